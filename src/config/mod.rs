@@ -1,0 +1,657 @@
+//! Configuration: every option is a flag, an environment variable and a TOML key.
+//!
+//! Precedence is flags > env > file > default, as the contract says. clap resolves flags and
+//! env together (its `env` attribute), so each option is an `Option<String>` here and the file
+//! fills only what both left empty. Every value is validated once, at start-up, and a bad one
+//! stops hydrant with a single line naming the option.
+
+pub mod units;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::Uri;
+
+pub use units::Rate;
+
+/// A secret string: usable, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a secret.
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    /// The secret itself, for the few places that must use it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Raw options as given on the command line or in the environment.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ServeArgs {
+    /// TOML file with the same keys as the flags (`listen`, `hydrate_rate`, ...).
+    #[arg(long, env = "HYDRANT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "HYDRANT_LISTEN")]
+    pub listen: Option<String>,
+    /// VideoGen API base URL (plain http:// allowed for simulators and sidecars).
+    #[arg(long, env = "HYDRANT_UPSTREAM")]
+    pub upstream: Option<String>,
+    /// The proxy's own VideoGen API key (for /files/..., client tokens and webhooks).
+    #[arg(long, env = "VIDEOGEN_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Comma-separated tokens that are swapped for the proxy's own key.
+    #[arg(long, env = "HYDRANT_CLIENT_TOKENS", hide_env_values = true)]
+    pub client_tokens: Option<String>,
+    /// Comma-separated HMAC keys for signed /files URLs (the first one signs).
+    #[arg(long, env = "HYDRANT_SIGNING_KEYS", hide_env_values = true)]
+    pub signing_keys: Option<String>,
+    /// Base of the absolute stable URLs hydrant returns (default http://{listen}).
+    #[arg(long, env = "HYDRANT_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// How long before a signed URL's expiry hydrant stops handing it out (default 60s).
+    #[arg(long, env = "HYDRANT_EXPIRY_MARGIN")]
+    pub expiry_margin: Option<String>,
+    /// Longest life of an entry with pending sources (default 5s).
+    #[arg(long, env = "HYDRANT_PENDING_TTL")]
+    pub pending_ttl: Option<String>,
+    /// Life of a cached upstream 404 (default 30s).
+    #[arg(long, env = "HYDRANT_NEGATIVE_TTL")]
+    pub negative_ttl: Option<String>,
+    /// Cap on any entry's life (default 24h).
+    #[arg(long, env = "HYDRANT_MAX_TTL")]
+    pub max_ttl: Option<String>,
+    /// Memory bound of the cache, by body bytes (default 256MiB).
+    #[arg(long, env = "HYDRANT_CACHE_MAX_BYTES")]
+    pub cache_max_bytes: Option<String>,
+    /// Upstream hydrate calls per tenant: N/s, N/m, N/h (default 2500/h).
+    #[arg(long, env = "HYDRANT_HYDRATE_RATE")]
+    pub hydrate_rate: Option<String>,
+    /// Burst of the hydrate limiter (default 50).
+    #[arg(long, env = "HYDRANT_HYDRATE_BURST")]
+    pub hydrate_burst: Option<String>,
+    /// Longest wait for a limiter permit before stale or 429 (default 2s).
+    #[arg(long, env = "HYDRANT_HYDRATE_MAX_WAIT")]
+    pub hydrate_max_wait: Option<String>,
+    /// Answer GET /v1/files/{id} from a fresh hydrated entry.
+    #[arg(long, env = "HYDRANT_SERVE_GET_FROM_CACHE", num_args = 0..=1, default_missing_value = "true")]
+    pub serve_get_from_cache: Option<String>,
+    /// Standard Webhooks secret(s), comma-separated; enables /webhooks/videogen.
+    #[arg(long, env = "HYDRANT_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// URL verified webhooks are relayed to, unchanged.
+    #[arg(long, env = "HYDRANT_WEBHOOK_FORWARD")]
+    pub webhook_forward: Option<String>,
+    /// Token enabling /admin/... .
+    #[arg(long, env = "HYDRANT_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// How long in-flight requests may finish after SIGTERM (default 30s).
+    #[arg(long, env = "HYDRANT_DRAIN_TIMEOUT")]
+    pub drain_timeout: Option<String>,
+    /// Upstream TCP + TLS connect timeout (default 5s).
+    #[arg(long, env = "HYDRANT_CONNECT_TIMEOUT")]
+    pub connect_timeout: Option<String>,
+    /// One upstream request, until its response head (default 30s).
+    #[arg(long, env = "HYDRANT_UPSTREAM_TIMEOUT")]
+    pub upstream_timeout: Option<String>,
+    /// Log format: text or json (level from RUST_LOG).
+    #[arg(long, env = "HYDRANT_LOG_FORMAT")]
+    pub log_format: Option<String>,
+    /// Trust the system's native root certificates in addition to the bundled webpki roots.
+    #[arg(long, env = "HYDRANT_NATIVE_ROOTS", num_args = 0..=1, default_missing_value = "true")]
+    pub native_roots: Option<String>,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The upstream base, split once so requests are built without re-parsing.
+#[derive(Clone, Debug)]
+pub struct UpstreamBase {
+    /// `http` or `https`.
+    pub scheme: http::uri::Scheme,
+    /// host[:port].
+    pub authority: http::uri::Authority,
+    /// Path prefix without trailing slash (usually empty).
+    pub path_prefix: String,
+}
+
+impl UpstreamBase {
+    /// Whether the upstream is plain http (simulator, tests): then `http` Locations are allowed.
+    pub fn is_plain_http(&self) -> bool {
+        self.scheme == http::uri::Scheme::HTTP
+    }
+}
+
+/// Validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Upstream base URL.
+    pub upstream: UpstreamBase,
+    /// The proxy's own key.
+    pub api_key: Option<Secret>,
+    /// Tokens swapped for the proxy key.
+    pub client_tokens: Vec<Secret>,
+    /// HMAC keys for signed URLs.
+    pub signing_keys: Vec<Secret>,
+    /// Base of absolute stable URLs, without trailing slash.
+    pub public_url: String,
+    /// Margin before URL expiry.
+    pub expiry_margin: Duration,
+    /// Pending entry life.
+    pub pending_ttl: Duration,
+    /// Negative entry life.
+    pub negative_ttl: Duration,
+    /// Cap on entry life.
+    pub max_ttl: Duration,
+    /// Cache bound in bytes.
+    pub cache_max_bytes: u64,
+    /// Hydrate rate per tenant.
+    pub hydrate_rate: Rate,
+    /// Limiter burst.
+    pub hydrate_burst: u32,
+    /// Longest wait for a permit.
+    pub hydrate_max_wait: Duration,
+    /// Serve GET /v1/files/{id} from cache.
+    pub serve_get_from_cache: bool,
+    /// Webhook secrets.
+    pub webhook_secrets: Vec<Secret>,
+    /// Webhook relay target.
+    pub webhook_forward: Option<Uri>,
+    /// Admin token.
+    pub admin_token: Option<Secret>,
+    /// Drain timeout.
+    pub drain_timeout: Duration,
+    /// Connect timeout.
+    pub connect_timeout: Duration,
+    /// Upstream request timeout.
+    pub upstream_timeout: Duration,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Also trust native roots.
+    pub native_roots: bool,
+}
+
+/// A configuration error: names the option and the problem in one line.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {option}: {problem}")]
+pub struct ConfigError {
+    /// The option, spelled as its flag.
+    pub option: String,
+    /// What is wrong (never the value of a secret).
+    pub problem: String,
+}
+
+fn err(option: &str, problem: impl fmt::Display) -> ConfigError {
+    ConfigError {
+        option: format!("--{option}"),
+        problem: problem.to_string(),
+    }
+}
+
+/// Keys the TOML file may hold (the flag names with `_` for `-`).
+const FILE_KEYS: &[&str] = &[
+    "listen",
+    "upstream",
+    "api_key",
+    "client_tokens",
+    "signing_keys",
+    "public_url",
+    "expiry_margin",
+    "pending_ttl",
+    "negative_ttl",
+    "max_ttl",
+    "cache_max_bytes",
+    "hydrate_rate",
+    "hydrate_burst",
+    "hydrate_max_wait",
+    "serve_get_from_cache",
+    "webhook_secret",
+    "webhook_forward",
+    "admin_token",
+    "drain_timeout",
+    "connect_timeout",
+    "upstream_timeout",
+    "log_format",
+    "native_roots",
+];
+
+/// Read a TOML file into flat string values; arrays become comma-separated lists.
+fn read_file(path: &std::path::Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| err("config", format!("cannot read {}: {e}", path.display())))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        err("config", format!("{}: {}", path.display(), e.message()))
+    })?;
+    let mut out = BTreeMap::new();
+    for (k, v) in table {
+        if !FILE_KEYS.contains(&k.as_str()) {
+            return Err(err(
+                "config",
+                format!("unknown key `{k}` in {}", path.display()),
+            ));
+        }
+        let s = match v {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|i| match i {
+                    toml::Value::String(s) => Ok(s.clone()),
+                    _ => Err(err(&k.replace('_', "-"), "array items must be strings")),
+                })
+                .collect::<Result<Vec<_>, _>>()?
+                .join(","),
+            _ => return Err(err(&k.replace('_', "-"), "unsupported TOML type")),
+        };
+        out.insert(k, s);
+    }
+    Ok(out)
+}
+
+fn list(s: Option<String>) -> Vec<Secret> {
+    s.map(|s| {
+        s.split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(Secret::new)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn parse_bool(option: &str, s: &str) -> Result<bool, ConfigError> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" | "" => Ok(false),
+        _ => Err(err(option, format!("expected true or false, got {s:?}"))),
+    }
+}
+
+/// Parse and validate an upstream base URL.
+pub fn parse_upstream(s: &str) -> Result<UpstreamBase, ConfigError> {
+    let uri: Uri = s
+        .parse()
+        .map_err(|_| err("upstream", format!("not a URL: {s:?}")))?;
+    let scheme = uri
+        .scheme()
+        .cloned()
+        .ok_or_else(|| err("upstream", "needs a scheme, http:// or https://"))?;
+    if scheme != http::uri::Scheme::HTTP && scheme != http::uri::Scheme::HTTPS {
+        return Err(err("upstream", "scheme must be http or https"));
+    }
+    let authority = uri
+        .authority()
+        .cloned()
+        .ok_or_else(|| err("upstream", "needs a host"))?;
+    if uri.query().is_some() {
+        return Err(err("upstream", "must not have a query string"));
+    }
+    Ok(UpstreamBase {
+        scheme,
+        authority,
+        path_prefix: uri.path().trim_end_matches('/').to_string(),
+    })
+}
+
+impl Config {
+    /// Resolve flags/env (already merged by clap) over the optional TOML file over defaults.
+    pub fn resolve(args: ServeArgs) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(p) => read_file(p)?,
+            None => BTreeMap::new(),
+        };
+        let mut file = file;
+        // flags/env win; the file fills the gaps.
+        let mut pick = |v: Option<String>, key: &str| v.or_else(|| file.remove(key));
+
+        let listen_s = pick(args.listen, "listen").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen: SocketAddr = listen_s
+            .trim()
+            .parse()
+            .map_err(|_| err("listen", format!("not a socket address: {listen_s:?}")))?;
+        let upstream = parse_upstream(
+            &pick(args.upstream, "upstream").unwrap_or_else(|| "https://api.videogen.io".into()),
+        )?;
+        let api_key = pick(args.api_key, "api_key")
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .map(Secret::new);
+        if let Some(k) = &api_key {
+            if http::HeaderValue::from_str(&format!("Bearer {}", k.expose())).is_err() {
+                return Err(err(
+                    "api-key",
+                    "contains characters not allowed in a header",
+                ));
+            }
+        }
+        let client_tokens = list(pick(args.client_tokens, "client_tokens"));
+        if !client_tokens.is_empty() && api_key.is_none() {
+            return Err(err(
+                "client-tokens",
+                "client tokens need the proxy's own key (--api-key / VIDEOGEN_API_KEY)",
+            ));
+        }
+        let signing_keys = list(pick(args.signing_keys, "signing_keys"));
+        let public_url = pick(args.public_url, "public_url")
+            .unwrap_or_else(|| format!("http://{listen}"))
+            .trim_end_matches('/')
+            .to_string();
+        match public_url.parse::<Uri>() {
+            Ok(u) if u.scheme().is_some() && u.authority().is_some() && u.query().is_none() => {}
+            _ => {
+                return Err(err(
+                    "public-url",
+                    format!("expected an absolute http(s) URL, got {public_url:?}"),
+                ))
+            }
+        }
+
+        let dur = |v: Option<String>, opt: &str, default: &str| {
+            let s = v.unwrap_or_else(|| default.to_string());
+            units::parse_duration(&s).map_err(|e| err(opt, e))
+        };
+        let expiry_margin = dur(
+            pick(args.expiry_margin, "expiry_margin"),
+            "expiry-margin",
+            "60s",
+        )?;
+        let pending_ttl = dur(pick(args.pending_ttl, "pending_ttl"), "pending-ttl", "5s")?;
+        let negative_ttl = dur(
+            pick(args.negative_ttl, "negative_ttl"),
+            "negative-ttl",
+            "30s",
+        )?;
+        let max_ttl = dur(pick(args.max_ttl, "max_ttl"), "max-ttl", "24h")?;
+        let hydrate_max_wait = dur(
+            pick(args.hydrate_max_wait, "hydrate_max_wait"),
+            "hydrate-max-wait",
+            "2s",
+        )?;
+        let drain_timeout = dur(
+            pick(args.drain_timeout, "drain_timeout"),
+            "drain-timeout",
+            "30s",
+        )?;
+        let connect_timeout = dur(
+            pick(args.connect_timeout, "connect_timeout"),
+            "connect-timeout",
+            "5s",
+        )?;
+        let upstream_timeout = dur(
+            pick(args.upstream_timeout, "upstream_timeout"),
+            "upstream-timeout",
+            "30s",
+        )?;
+        for (opt, d) in [
+            ("connect-timeout", connect_timeout),
+            ("upstream-timeout", upstream_timeout),
+            ("max-ttl", max_ttl),
+        ] {
+            if d.is_zero() {
+                return Err(err(opt, "must be greater than zero"));
+            }
+        }
+
+        let size_s =
+            pick(args.cache_max_bytes, "cache_max_bytes").unwrap_or_else(|| "256MiB".into());
+        let cache_max_bytes = units::parse_size(&size_s).map_err(|e| err("cache-max-bytes", e))?;
+        if cache_max_bytes == 0 {
+            return Err(err("cache-max-bytes", "must be greater than zero"));
+        }
+        let rate_s = pick(args.hydrate_rate, "hydrate_rate").unwrap_or_else(|| "2500/h".into());
+        let hydrate_rate = units::parse_rate(&rate_s).map_err(|e| err("hydrate-rate", e))?;
+        let burst_s = pick(args.hydrate_burst, "hydrate_burst").unwrap_or_else(|| "50".into());
+        let hydrate_burst: u32 =
+            burst_s
+                .trim()
+                .parse()
+                .ok()
+                .filter(|b| *b >= 1)
+                .ok_or_else(|| {
+                    err(
+                        "hydrate-burst",
+                        format!("expected an integer >= 1, got {burst_s:?}"),
+                    )
+                })?;
+        let serve_get_from_cache = match pick(args.serve_get_from_cache, "serve_get_from_cache") {
+            Some(s) => parse_bool("serve-get-from-cache", &s)?,
+            None => false,
+        };
+        let native_roots = match pick(args.native_roots, "native_roots") {
+            Some(s) => parse_bool("native-roots", &s)?,
+            None => false,
+        };
+        let webhook_secrets = list(pick(args.webhook_secret, "webhook_secret"));
+        let webhook_forward = match pick(args.webhook_forward, "webhook_forward") {
+            Some(s) => {
+                let u: Uri = s
+                    .trim()
+                    .parse()
+                    .map_err(|_| err("webhook-forward", format!("not a URL: {s:?}")))?;
+                match u.scheme_str() {
+                    Some("http") | Some("https") if u.authority().is_some() => Some(u),
+                    _ => return Err(err("webhook-forward", "expected an absolute http(s) URL")),
+                }
+            }
+            None => None,
+        };
+        if webhook_forward.is_some() && webhook_secrets.is_empty() {
+            return Err(err(
+                "webhook-forward",
+                "needs --webhook-secret (only verified deliveries are relayed)",
+            ));
+        }
+        let admin_token = pick(args.admin_token, "admin_token")
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .map(Secret::new);
+        let log_format = match pick(args.log_format, "log_format")
+            .as_deref()
+            .map(str::trim)
+        {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(err(
+                    "log-format",
+                    format!("expected text or json, got {other:?}"),
+                ))
+            }
+        };
+        Ok(Config {
+            listen,
+            upstream,
+            api_key,
+            client_tokens,
+            signing_keys,
+            public_url,
+            expiry_margin,
+            pending_ttl,
+            negative_ttl,
+            max_ttl,
+            cache_max_bytes,
+            hydrate_rate,
+            hydrate_burst,
+            hydrate_max_wait,
+            serve_get_from_cache,
+            webhook_secrets,
+            webhook_forward,
+            admin_token,
+            drain_timeout,
+            connect_timeout,
+            upstream_timeout,
+            log_format,
+            native_roots,
+        })
+    }
+
+    /// A configuration for tests and the demo: defaults, this upstream, this key.
+    pub fn for_upstream(upstream: &str, api_key: Option<&str>) -> Result<Config, ConfigError> {
+        Config::resolve(ServeArgs {
+            listen: Some("127.0.0.1:0".into()),
+            upstream: Some(upstream.into()),
+            api_key: api_key.map(Into::into),
+            ..ServeArgs::default()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_contract() {
+        let c = Config::resolve(ServeArgs::default()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.upstream.authority.as_str(), "api.videogen.io");
+        assert_eq!(c.public_url, "http://127.0.0.1:8080");
+        assert_eq!(c.expiry_margin, Duration::from_secs(60));
+        assert_eq!(c.pending_ttl, Duration::from_secs(5));
+        assert_eq!(c.negative_ttl, Duration::from_secs(30));
+        assert_eq!(c.max_ttl, Duration::from_secs(86400));
+        assert_eq!(c.cache_max_bytes, 256 << 20);
+        assert_eq!(c.hydrate_rate.count, 2500);
+        assert_eq!(c.hydrate_rate.per, Duration::from_secs(3600));
+        assert_eq!(c.hydrate_burst, 50);
+        assert_eq!(c.hydrate_max_wait, Duration::from_secs(2));
+        assert!(!c.serve_get_from_cache);
+        assert_eq!(c.drain_timeout, Duration::from_secs(30));
+        assert_eq!(c.connect_timeout, Duration::from_secs(5));
+        assert_eq!(c.upstream_timeout, Duration::from_secs(30));
+        assert_eq!(c.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn flags_beat_file() {
+        let dir = std::env::temp_dir().join(format!("hydrant-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9999\"\nhydrate_rate = \"10/s\"\nhydrate_burst = 7\nclient_tokens = [\"a\", \"b\"]\napi_key = \"k\"\nserve_get_from_cache = true\n",
+        )
+        .unwrap();
+        let c = Config::resolve(ServeArgs {
+            config: Some(path.clone()),
+            listen: Some("127.0.0.1:1234".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.listen.port(), 1234);
+        assert_eq!(c.hydrate_rate.count, 10);
+        assert_eq!(c.hydrate_burst, 7);
+        assert_eq!(c.client_tokens.len(), 2);
+        assert!(c.serve_get_from_cache);
+        std::fs::write(&path, "nope = 1\n").unwrap();
+        let e = Config::resolve(ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("unknown key `nope`"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_the_option() {
+        let cases: Vec<(ServeArgs, &str)> = vec![
+            (
+                ServeArgs {
+                    listen: Some("nope".into()),
+                    ..Default::default()
+                },
+                "--listen",
+            ),
+            (
+                ServeArgs {
+                    upstream: Some("ftp://x".into()),
+                    ..Default::default()
+                },
+                "--upstream",
+            ),
+            (
+                ServeArgs {
+                    hydrate_rate: Some("fast".into()),
+                    ..Default::default()
+                },
+                "--hydrate-rate",
+            ),
+            (
+                ServeArgs {
+                    cache_max_bytes: Some("lots".into()),
+                    ..Default::default()
+                },
+                "--cache-max-bytes",
+            ),
+            (
+                ServeArgs {
+                    max_ttl: Some("5x".into()),
+                    ..Default::default()
+                },
+                "--max-ttl",
+            ),
+            (
+                ServeArgs {
+                    hydrate_burst: Some("0".into()),
+                    ..Default::default()
+                },
+                "--hydrate-burst",
+            ),
+            (
+                ServeArgs {
+                    log_format: Some("xml".into()),
+                    ..Default::default()
+                },
+                "--log-format",
+            ),
+            (
+                ServeArgs {
+                    client_tokens: Some("t".into()),
+                    ..Default::default()
+                },
+                "--client-tokens",
+            ),
+        ];
+        for (args, opt) in cases {
+            let e = Config::resolve(args).unwrap_err().to_string();
+            assert!(e.contains(opt), "{e} should name {opt}");
+            assert!(!e.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn secrets_are_not_printed() {
+        let c = Config::resolve(ServeArgs {
+            api_key: Some("vg_supersecret".into()),
+            admin_token: Some("adm_supersecret".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("supersecret"));
+    }
+}

@@ -1,0 +1,43 @@
+//! hydrant: a caching hydration proxy and reverse gateway for the VideoGen media API.
+//!
+//! VideoGen files carry signed URLs that expire. hydrant hydrates each file once for
+//! everyone, keeps the result in memory until its earliest URL expiry (minus a margin),
+//! coalesces and rate-limits upstream calls, and gives browsers stable URLs that redirect to
+//! fresh signed ones. Every other `/v1/...` call streams through unchanged.
+//!
+//! # Layout
+//! Data walks one way: server → routes → gateway | hydration → store / limiter → upstream.
+//!
+//! | module | its one job |
+//! |---|---|
+//! | [`config`] | flags = env = TOML, validation, units (durations, sizes, rates) |
+//! | [`error`] | the error enum and its one mapping to status + `{"message","code"}` |
+//! | [`server`] | accept loop, hyper-util auto (HTTP/1.1 + h2c), access log, graceful shutdown |
+//! | [`routes`] | URL shapes: method + path → route; id validation |
+//! | [`gateway`] | streamed `/v1/...` pass-through (hop-by-hop, `Host`, auth swap) |
+//! | [`auth`] | bearer extraction, client-token swap, admin token |
+//! | [`file_id`] | validated inline file ids (`[A-Za-z0-9_-]{1,128}`) |
+//! | [`tenant`] | `Tenant` = hash of the upstream key |
+//! | [`upstream`] | the VideoGen client (hyper-util + rustls, timeouts) |
+//! | [`telemetry`] | tracing set-up, Prometheus metrics, label vocabulary |
+//! | [`hydration`] | the cache: StorageFile view, TTL policy, store, single flight |
+//! | [`header_arena`] | allocation-free per-response header values |
+//! | [`body`] | the one boxed body type |
+//! | [`app`] | shared state of a running proxy |
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod app;
+pub mod auth;
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod file_id;
+pub mod gateway;
+pub mod header_arena;
+pub mod hydration;
+pub mod routes;
+pub mod server;
+pub mod telemetry;
+pub mod tenant;
+pub mod upstream;

@@ -1,0 +1,347 @@
+//! URL shapes: which handler a request goes to, decided from its method and path alone.
+//!
+//! This is the only module that knows hydrant's routes. It validates file ids where hydrant
+//! interprets them (`[A-Za-z0-9_-]{1,128}`, else `400 invalid_id` with no upstream call),
+//! refuses oversized heads, and turns every handler error into the one JSON error shape.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+
+use crate::app::App;
+use crate::body::{self, Body, BoxError};
+use crate::error::Error;
+use crate::file_id::FileId;
+use crate::gateway;
+use crate::header_arena;
+use crate::telemetry::{CacheStatus, RouteClass};
+
+/// Largest request head (request line + header fields) hydrant accepts.
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// What a request is, by URL shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /healthz`
+    Healthz,
+    /// `GET /readyz`
+    Readyz,
+    /// `GET /metrics`
+    Metrics,
+    /// `GET|HEAD /files/{id}/redirect`
+    Redirect(FileId),
+    /// `GET|HEAD /files/{id}`
+    FileJson(FileId),
+    /// `POST /v1/files/{id}/hydrate`
+    Hydrate(FileId),
+    /// `GET /v1/files/{id}`
+    GetFile(FileId),
+    /// `POST /v1/files/{id}/{archive|enable-public-preview|disable-public-preview}`
+    Invalidating(FileId),
+    /// A pass-through whose JSON may carry hydrated files to prime the cache with.
+    Priming,
+    /// Any other `/v1/...` call.
+    PassThrough,
+    /// `POST /webhooks/videogen`
+    Webhook,
+    /// `DELETE /admin/files/{id}`
+    AdminPurge(FileId),
+    /// An id hydrant must interpret is malformed.
+    InvalidId,
+    /// Known path, wrong method.
+    MethodNotAllowed,
+    /// Nothing here.
+    NotFound,
+}
+
+impl Route {
+    /// Metric/log class.
+    pub fn class(&self) -> RouteClass {
+        match self {
+            Route::Healthz | Route::Readyz | Route::Metrics => RouteClass::ops,
+            Route::Redirect(_) => RouteClass::redirect,
+            Route::FileJson(_) => RouteClass::file_json,
+            Route::Hydrate(_) => RouteClass::hydrate,
+            Route::GetFile(_) => RouteClass::get_file,
+            Route::Invalidating(_) | Route::Priming | Route::PassThrough => RouteClass::passthrough,
+            Route::Webhook => RouteClass::webhook,
+            Route::AdminPurge(_) => RouteClass::admin,
+            Route::InvalidId | Route::MethodNotAllowed | Route::NotFound => RouteClass::unknown,
+        }
+    }
+}
+
+fn id_route(id: &str, route: fn(FileId) -> Route) -> Route {
+    match FileId::parse(id) {
+        Some(id) => route(id),
+        None => Route::InvalidId,
+    }
+}
+
+/// Classify a request by method and path.
+pub fn classify(method: &Method, path: &str) -> Route {
+    let get_or_head = method == Method::GET || method == Method::HEAD;
+    if let Some(rest) = path.strip_prefix("/v1/") {
+        let mut seg = rest.split('/');
+        return match (seg.next(), seg.next(), seg.next(), seg.next()) {
+            (Some("files"), None, ..) if method == Method::GET => Route::Priming,
+            (Some("files"), Some("search"), None, _) if method == Method::POST => Route::Priming,
+            (Some("tools"), Some("executions"), Some(_), None) if method == Method::GET => {
+                Route::Priming
+            }
+            (Some("files"), Some(id), Some("hydrate"), None) if method == Method::POST => {
+                id_route(id, Route::Hydrate)
+            }
+            (
+                Some("files"),
+                Some(id),
+                Some("archive" | "enable-public-preview" | "disable-public-preview"),
+                None,
+            ) if method == Method::POST => id_route(id, Route::Invalidating),
+            (Some("files"), Some(id), None, _) if method == Method::GET => {
+                id_route(id, Route::GetFile)
+            }
+            _ => Route::PassThrough,
+        };
+    }
+    match path {
+        "/healthz" if get_or_head => return Route::Healthz,
+        "/readyz" if get_or_head => return Route::Readyz,
+        "/metrics" if get_or_head => return Route::Metrics,
+        "/healthz" | "/readyz" | "/metrics" => return Route::MethodNotAllowed,
+        "/webhooks/videogen" if method == Method::POST => return Route::Webhook,
+        "/webhooks/videogen" => return Route::MethodNotAllowed,
+        "/v1" => return Route::PassThrough,
+        _ => {}
+    }
+    if let Some(rest) = path.strip_prefix("/files/") {
+        let (id, tail) = match rest.split_once('/') {
+            Some((id, tail)) => (id, Some(tail)),
+            None => (rest, None),
+        };
+        let route: fn(FileId) -> Route = match tail {
+            None => Route::FileJson,
+            Some("redirect") => Route::Redirect,
+            Some(_) => return Route::NotFound,
+        };
+        if !get_or_head {
+            return Route::MethodNotAllowed;
+        }
+        return id_route(id, route);
+    }
+    if let Some(id) = path.strip_prefix("/admin/files/") {
+        if method != Method::DELETE {
+            return Route::MethodNotAllowed;
+        }
+        return id_route(id, Route::AdminPurge);
+    }
+    Route::NotFound
+}
+
+/// A response plus what the access log and metrics want to know about it.
+pub struct Handled {
+    /// The response.
+    pub response: Response<Body>,
+    /// Route class.
+    pub route: RouteClass,
+    /// Cache outcome, where the route has one.
+    pub cache: Option<CacheStatus>,
+    /// Upstream time, where an upstream call was made.
+    pub upstream: Option<Duration>,
+}
+
+impl Handled {
+    fn new(response: Response<Body>, route: RouteClass) -> Handled {
+        Handled {
+            response,
+            route,
+            cache: None,
+            upstream: None,
+        }
+    }
+}
+
+fn head_size<B>(req: &Request<B>) -> usize {
+    let uri = req.uri().path_and_query().map_or(1, |p| p.as_str().len());
+    req.headers()
+        .iter()
+        .fold(uri + 16, |n, (k, v)| n + k.as_str().len() + v.len() + 4)
+}
+
+/// A small JSON response built by hydrant (with its own request id).
+pub fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
+    let mut resp = Response::new(body::full(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+fn text_response(
+    status: StatusCode,
+    body: &'static str,
+    content_type: &'static str,
+) -> Response<Body> {
+    let mut resp = Response::new(body::full(Bytes::from_static(body.as_bytes())));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// Dispatch one request. Never fails: errors become JSON responses here.
+pub async fn handle<B>(app: &Arc<App>, req: Request<B>) -> Handled
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let route = classify(req.method(), req.uri().path());
+    let class = route.class();
+    let result = if head_size(&req) > MAX_HEAD_BYTES {
+        Err(Error::HeadersTooLarge)
+    } else {
+        dispatch(app, route, req).await
+    };
+    match result {
+        Ok(h) => h,
+        Err(e) => {
+            if e.status().is_server_error() {
+                tracing::debug!(error = %e, "request failed");
+            }
+            let mut response = e.into_response();
+            response
+                .headers_mut()
+                .insert("x-request-id", header_arena::request_id());
+            Handled::new(response, class)
+        }
+    }
+}
+
+async fn dispatch<B>(app: &Arc<App>, route: Route, req: Request<B>) -> Result<Handled, Error>
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    let class = route.class();
+    let own = |mut response: Response<Body>| {
+        response
+            .headers_mut()
+            .insert("x-request-id", header_arena::request_id());
+        Handled::new(response, class)
+    };
+    match route {
+        Route::Healthz => Ok(own(text_response(StatusCode::OK, "ok\n", "text/plain"))),
+        Route::Readyz => Ok(own(if app.is_draining() {
+            text_response(StatusCode::SERVICE_UNAVAILABLE, "draining\n", "text/plain")
+        } else {
+            text_response(StatusCode::OK, "ready\n", "text/plain")
+        })),
+        Route::Metrics => {
+            let mut resp = Response::new(body::full(Bytes::from(app.metrics.encode())));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
+            );
+            Ok(own(resp))
+        }
+        Route::InvalidId => Err(Error::InvalidId),
+        Route::MethodNotAllowed => Err(Error::MethodNotAllowed),
+        Route::NotFound => Err(Error::NotFound("Not found.")),
+        Route::Redirect(_) | Route::FileJson(_) | Route::Webhook | Route::AdminPurge(_) => {
+            Err(Error::NotFound("Not found."))
+        }
+        Route::Hydrate(_)
+        | Route::GetFile(_)
+        | Route::Invalidating(_)
+        | Route::Priming
+        | Route::PassThrough => {
+            let auth = app.auth.for_request(req.headers())?;
+            let (parts, body) = req.into_parts();
+            let (response, took) = gateway::forward(app, parts, body, &auth, class).await?;
+            Ok(Handled {
+                response,
+                route: class,
+                cache: None,
+                upstream: Some(took),
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_routes() {
+        let g = Method::GET;
+        let p = Method::POST;
+        assert_eq!(
+            classify(&g, "/files/vg_file_1/redirect"),
+            Route::Redirect(id("vg_file_1"))
+        );
+        assert_eq!(
+            classify(&Method::HEAD, "/files/vg_file_1/redirect"),
+            Route::Redirect(id("vg_file_1"))
+        );
+        assert_eq!(
+            classify(&g, "/files/vg_file_1"),
+            Route::FileJson(id("vg_file_1"))
+        );
+        assert_eq!(classify(&p, "/files/vg_file_1"), Route::MethodNotAllowed);
+        assert_eq!(classify(&g, "/files/bad.id/redirect"), Route::InvalidId);
+        assert_eq!(classify(&g, "/files//redirect"), Route::InvalidId);
+        assert_eq!(classify(&g, "/files/a/other"), Route::NotFound);
+        assert_eq!(
+            classify(&p, "/v1/files/vg_file_1/hydrate"),
+            Route::Hydrate(id("vg_file_1"))
+        );
+        assert_eq!(classify(&p, "/v1/files/%2e%2e/hydrate"), Route::InvalidId);
+        assert_eq!(
+            classify(&g, "/v1/files/vg_file_1"),
+            Route::GetFile(id("vg_file_1"))
+        );
+        assert_eq!(
+            classify(&p, "/v1/files/x/archive"),
+            Route::Invalidating(id("x"))
+        );
+        assert_eq!(
+            classify(&p, "/v1/files/x/enable-public-preview"),
+            Route::Invalidating(id("x"))
+        );
+        assert_eq!(classify(&g, "/v1/files"), Route::Priming);
+        assert_eq!(classify(&p, "/v1/files/search"), Route::Priming);
+        assert_eq!(
+            classify(&g, "/v1/tools/executions/vg_exec_1"),
+            Route::Priming
+        );
+        assert_eq!(classify(&p, "/v1/tools/generate-image"), Route::PassThrough);
+        assert_eq!(classify(&g, "/v1/me"), Route::PassThrough);
+        assert_eq!(classify(&p, "/webhooks/videogen"), Route::Webhook);
+        assert_eq!(classify(&g, "/webhooks/videogen"), Route::MethodNotAllowed);
+        assert_eq!(
+            classify(&Method::DELETE, "/admin/files/x"),
+            Route::AdminPurge(id("x"))
+        );
+        assert_eq!(classify(&g, "/admin/files/x"), Route::MethodNotAllowed);
+        assert_eq!(classify(&g, "/"), Route::NotFound);
+        assert_eq!(classify(&g, "/healthz"), Route::Healthz);
+        let long = "a".repeat(129);
+        assert_eq!(classify(&g, &format!("/files/{long}")), Route::InvalidId);
+        assert_eq!(
+            classify(&g, &format!("/files/{}", &long[..128])),
+            Route::FileJson(id(&long[..128]))
+        );
+    }
+
+    fn id(s: &str) -> FileId {
+        FileId::parse(s).unwrap()
+    }
+}

@@ -1,0 +1,358 @@
+//! Logs and metrics: tracing set-up, the Prometheus registry, and the label vocabulary.
+//!
+//! Labels are closed enums (route class, outcome) and status codes: never ids, keys or URLs,
+//! so cardinality is bounded and no secret can reach a scrape.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use tracing_subscriber::EnvFilter;
+
+use crate::config::LogFormat;
+
+/// The coarse kind of a request: a metric label and a log field.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum RouteClass {
+    /// `/files/{id}/redirect`
+    redirect,
+    /// `GET /files/{id}`
+    file_json,
+    /// `POST /v1/files/{id}/hydrate`
+    hydrate,
+    /// `GET /v1/files/{id}`
+    get_file,
+    /// Every other `/v1/...` call.
+    passthrough,
+    /// `/webhooks/videogen`
+    webhook,
+    /// `/admin/...`
+    admin,
+    /// `/healthz`, `/readyz`, `/metrics`
+    ops,
+    /// Anything else.
+    unknown,
+}
+
+impl RouteClass {
+    /// Log spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteClass::redirect => "redirect",
+            RouteClass::file_json => "file_json",
+            RouteClass::hydrate => "hydrate",
+            RouteClass::get_file => "get_file",
+            RouteClass::passthrough => "passthrough",
+            RouteClass::webhook => "webhook",
+            RouteClass::admin => "admin",
+            RouteClass::ops => "ops",
+            RouteClass::unknown => "unknown",
+        }
+    }
+}
+
+/// Cache outcome of one request, as sent in `x-cache` (Pingora's `as_str` idea).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// Served from a fresh entry.
+    Hit,
+    /// Fetched upstream (or waited on another request's fetch).
+    Miss,
+    /// Served from an entry past its freshness but before its URLs' real expiry.
+    Stale,
+}
+
+impl CacheStatus {
+    /// Header spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "HIT",
+            CacheStatus::Miss => "MISS",
+            CacheStatus::Stale => "STALE",
+        }
+    }
+}
+
+/// `{route, status}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteStatus {
+    /// Route class.
+    pub route: RouteClass,
+    /// HTTP status code.
+    pub status: u16,
+}
+
+/// `{route}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabel {
+    /// Route class.
+    pub route: RouteClass,
+}
+
+/// Cache lookup outcomes.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Lookup {
+    /// Fresh entry.
+    hit,
+    /// No usable entry; this request led the upstream call.
+    miss,
+    /// Stale served.
+    stale,
+    /// Cached upstream 404.
+    negative,
+    /// Waited on another request's upstream call.
+    coalesced,
+}
+
+/// `{outcome}` for cache lookups.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LookupLabel {
+    /// Outcome.
+    pub outcome: Lookup,
+}
+
+/// Rate-limit outcomes.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Limit {
+    /// Waited for a permit.
+    waited,
+    /// Refused (stale or 429).
+    rejected,
+    /// Tenant paused after an upstream signal.
+    paused,
+}
+
+/// `{outcome}` for the limiter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabel {
+    /// Outcome.
+    pub outcome: Limit,
+}
+
+/// `{event, outcome}` for webhook deliveries.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookLabel {
+    /// Event type, or `unknown` for events hydrant does not know (bounded vocabulary).
+    pub event: &'static str,
+    /// Outcome.
+    pub outcome: &'static str,
+}
+
+/// Every metric hydrant exports.
+pub struct Metrics {
+    registry: Registry,
+    /// `hydrant_http_requests_total{route,status}`
+    pub http_requests: Family<RouteStatus, Counter>,
+    /// `hydrant_http_request_duration_seconds{route}`
+    pub http_duration: Family<RouteLabel, Histogram, fn() -> Histogram>,
+    /// `hydrant_cache_lookups_total{outcome}`
+    pub cache_lookups: Family<LookupLabel, Counter>,
+    /// `hydrant_cache_entries`
+    pub cache_entries: Gauge,
+    /// `hydrant_cache_bytes`
+    pub cache_bytes: Gauge,
+    /// `hydrant_upstream_requests_total{route,status}` (status 0 = no response)
+    pub upstream_requests: Family<RouteStatus, Counter>,
+    /// `hydrant_upstream_request_duration_seconds{route}`
+    pub upstream_duration: Family<RouteLabel, Histogram, fn() -> Histogram>,
+    /// `hydrant_hydrate_refreshes_total`
+    pub refreshes: Counter,
+    /// `hydrant_ratelimit_total{outcome}`
+    pub ratelimit: Family<LimitLabel, Counter>,
+    /// `hydrant_webhook_deliveries_total{event,outcome}`
+    pub webhook_deliveries: Family<WebhookLabel, Counter>,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(
+        [
+            0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
+            0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+        ],
+    )
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Create and register every metric.
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("hydrant");
+        let http_requests = Family::<RouteStatus, Counter>::default();
+        let http_duration = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let cache_lookups = Family::<LookupLabel, Counter>::default();
+        let cache_entries = Gauge::default();
+        let cache_bytes = Gauge::default();
+        let upstream_requests = Family::<RouteStatus, Counter>::default();
+        let upstream_duration =
+            Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let refreshes = Counter::default();
+        let ratelimit = Family::<LimitLabel, Counter>::default();
+        let webhook_deliveries = Family::<WebhookLabel, Counter>::default();
+        registry.register(
+            "http_requests",
+            "Requests answered, by route class and status",
+            http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from request head to response head",
+            http_duration.clone(),
+        );
+        registry.register(
+            "cache_lookups",
+            "Hydration cache lookups by outcome",
+            cache_lookups.clone(),
+        );
+        registry.register(
+            "cache_entries",
+            "Entries in the hydration cache",
+            cache_entries.clone(),
+        );
+        registry.register(
+            "cache_bytes",
+            "Weighted bytes held by the hydration cache",
+            cache_bytes.clone(),
+        );
+        registry.register(
+            "upstream_requests",
+            "Requests sent to the VideoGen API, by route class and status (0 = no response)",
+            upstream_requests.clone(),
+        );
+        registry.register(
+            "upstream_request_duration_seconds",
+            "Upstream time until the response head",
+            upstream_duration.clone(),
+        );
+        registry.register(
+            "hydrate_refreshes",
+            "Background refresh-ahead hydrates started",
+            refreshes.clone(),
+        );
+        registry.register("ratelimit", "Hydrate limiter outcomes", ratelimit.clone());
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries by event and outcome",
+            webhook_deliveries.clone(),
+        );
+        Metrics {
+            registry,
+            http_requests,
+            http_duration,
+            cache_lookups,
+            cache_entries,
+            cache_bytes,
+            upstream_requests,
+            upstream_duration,
+            refreshes,
+            ratelimit,
+            webhook_deliveries,
+        }
+    }
+
+    /// Count one answered request.
+    pub fn observe_request(&self, route: RouteClass, status: u16, elapsed: Duration) {
+        self.http_requests
+            .get_or_create(&RouteStatus { route, status })
+            .inc();
+        self.http_duration
+            .get_or_create(&RouteLabel { route })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Count one upstream exchange (`status` 0 when there was no response).
+    pub fn observe_upstream(&self, route: RouteClass, status: u16, elapsed: Duration) {
+        self.upstream_requests
+            .get_or_create(&RouteStatus { route, status })
+            .inc();
+        self.upstream_duration
+            .get_or_create(&RouteLabel { route })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Count one cache lookup.
+    pub fn lookup(&self, outcome: Lookup) {
+        self.cache_lookups
+            .get_or_create(&LookupLabel { outcome })
+            .inc();
+    }
+
+    /// Count one limiter outcome.
+    pub fn limit(&self, outcome: Limit) {
+        self.ratelimit.get_or_create(&LimitLabel { outcome }).inc();
+    }
+
+    /// Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(8192);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Install the global tracing subscriber. Logs go to stderr through a non-blocking writer so a
+/// slow terminal or pipe never stalls a request; keep the guard alive for the process's life.
+pub fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(true)
+        .finish(std::io::stderr());
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_target(false);
+    // A second init (tests) is harmless: keep the first subscriber.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+    guard
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_has_the_contract_names() {
+        let m = Metrics::new();
+        m.observe_request(RouteClass::redirect, 302, Duration::from_micros(20));
+        m.observe_upstream(RouteClass::hydrate, 200, Duration::from_millis(3));
+        m.lookup(Lookup::hit);
+        m.limit(Limit::waited);
+        m.refreshes.inc();
+        m.webhook_deliveries
+            .get_or_create(&WebhookLabel {
+                event: "file.download_ready",
+                outcome: "primed",
+            })
+            .inc();
+        let text = m.encode();
+        for name in [
+            "hydrant_http_requests_total{route=\"redirect\",status=\"302\"} 1",
+            "hydrant_http_request_duration_seconds_bucket",
+            "hydrant_cache_lookups_total{outcome=\"hit\"} 1",
+            "hydrant_cache_entries",
+            "hydrant_cache_bytes",
+            "hydrant_upstream_requests_total{route=\"hydrate\",status=\"200\"} 1",
+            "hydrant_upstream_request_duration_seconds_bucket",
+            "hydrant_hydrate_refreshes_total 1",
+            "hydrant_ratelimit_total{outcome=\"waited\"} 1",
+            "hydrant_webhook_deliveries_total{event=\"file.download_ready\",outcome=\"primed\"} 1",
+        ] {
+            assert!(text.contains(name), "missing {name} in\n{text}");
+        }
+    }
+}

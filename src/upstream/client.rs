@@ -1,0 +1,193 @@
+//! The upstream HTTP client: hyper-util's pooled client over rustls (ring), with timeouts.
+//!
+//! One client for the process: keep-alive pooling, HTTP/2 when the server offers it by ALPN,
+//! plain `http://` for simulators and sidecars. hyper-util's client has no whole-request
+//! timeout, so every call is wrapped in `tokio::time::timeout` (until the response head for
+//! streamed calls, until the last byte for buffered ones).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Request, Response, Uri};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::body::Body;
+use crate::config::{Config, UpstreamBase};
+use crate::error::Error;
+
+/// Why an upstream exchange produced no usable response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum UpstreamError {
+    /// No response head (or body) within the timeout.
+    #[error("upstream timed out")]
+    Timeout,
+    /// Could not connect, or the connection broke (reset, TLS failure, protocol error).
+    #[error("upstream connection failed")]
+    Connect,
+    /// A buffered body exceeded its limit.
+    #[error("upstream body too large")]
+    TooLarge,
+}
+
+impl From<UpstreamError> for Error {
+    fn from(e: UpstreamError) -> Error {
+        match e {
+            UpstreamError::Timeout => Error::UpstreamTimeout,
+            UpstreamError::Connect => Error::UpstreamUnavailable("connection failed"),
+            UpstreamError::TooLarge => Error::UpstreamInvalid("response too large"),
+        }
+    }
+}
+
+/// A buffered upstream response.
+#[derive(Debug, Clone)]
+pub struct Buffered {
+    /// Status and headers.
+    pub head: http::response::Parts,
+    /// The whole body.
+    pub body: Bytes,
+}
+
+/// The pooled upstream client.
+#[derive(Clone)]
+pub struct UpstreamClient {
+    http: Client<HttpsConnector<HttpConnector>, Body>,
+    base: Arc<UpstreamBase>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for UpstreamClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamClient")
+            .field("authority", &self.base.authority)
+            .finish()
+    }
+}
+
+/// A client for outbound calls to arbitrary http(s) URLs (webhook relay), sharing the TLS set-up.
+pub fn build_client(
+    connect_timeout: Duration,
+    native_roots: bool,
+) -> std::io::Result<Client<HttpsConnector<HttpConnector>, Body>> {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_keepalive(Some(Duration::from_secs(60)));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    let builder = if native_roots {
+        builder.with_provider_and_native_roots(provider)?
+    } else {
+        builder
+            .with_provider_and_webpki_roots(provider)
+            .map_err(std::io::Error::other)?
+    };
+    let https = builder
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(512)
+        .build(https))
+}
+
+impl UpstreamClient {
+    /// Build from configuration.
+    pub fn new(cfg: &Config) -> std::io::Result<UpstreamClient> {
+        Ok(UpstreamClient {
+            http: build_client(cfg.connect_timeout, cfg.native_roots)?,
+            base: Arc::new(cfg.upstream.clone()),
+            timeout: cfg.upstream_timeout,
+        })
+    }
+
+    /// The upstream base.
+    pub fn base(&self) -> &UpstreamBase {
+        &self.base
+    }
+
+    /// The upstream URI for a request's path and query.
+    pub fn uri(&self, path_and_query: &str) -> Result<Uri, Error> {
+        let pq = if self.base.path_prefix.is_empty() {
+            http::uri::PathAndQuery::try_from(path_and_query)
+        } else {
+            http::uri::PathAndQuery::try_from(format!(
+                "{}{}",
+                self.base.path_prefix, path_and_query
+            ))
+        }
+        .map_err(|_| Error::BadRequest("Invalid request path."))?;
+        Uri::builder()
+            .scheme(self.base.scheme.clone())
+            .authority(self.base.authority.clone())
+            .path_and_query(pq)
+            .build()
+            .map_err(|_| Error::BadRequest("Invalid request path."))
+    }
+
+    /// `Host` value for upstream requests.
+    pub fn host(&self) -> http::HeaderValue {
+        // An Authority is always a valid header value.
+        http::HeaderValue::from_str(self.base.authority.as_str())
+            .unwrap_or_else(|_| http::HeaderValue::from_static("invalid"))
+    }
+
+    /// Send a request; resolve at the response head (the body streams afterwards).
+    pub async fn send(
+        &self,
+        req: Request<Body>,
+    ) -> Result<(Response<Incoming>, Duration), UpstreamError> {
+        let start = Instant::now();
+        match tokio::time::timeout(self.timeout, self.http.request(req)).await {
+            Err(_) => Err(UpstreamError::Timeout),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "upstream request failed");
+                Err(UpstreamError::Connect)
+            }
+            Ok(Ok(resp)) => Ok((resp, start.elapsed())),
+        }
+    }
+
+    /// Send a request and read the whole body (at most `limit` bytes), all within the timeout.
+    pub async fn send_buffered(
+        &self,
+        req: Request<Body>,
+        limit: usize,
+    ) -> Result<(Buffered, Duration), UpstreamError> {
+        let start = Instant::now();
+        let exchange = async {
+            let resp = self.http.request(req).await.map_err(|e| {
+                tracing::debug!(error = %e, "upstream request failed");
+                UpstreamError::Connect
+            })?;
+            let (head, body) = resp.into_parts();
+            let body = Limited::new(body, limit)
+                .collect()
+                .await
+                .map_err(|e| {
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        UpstreamError::TooLarge
+                    } else {
+                        UpstreamError::Connect
+                    }
+                })?
+                .to_bytes();
+            Ok::<_, UpstreamError>(Buffered { head, body })
+        };
+        match tokio::time::timeout(self.timeout, exchange).await {
+            Err(_) => Err(UpstreamError::Timeout),
+            Ok(r) => r.map(|b| (b, start.elapsed())),
+        }
+    }
+}

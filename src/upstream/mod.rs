@@ -1,0 +1,5 @@
+//! Everything that talks to the VideoGen API: the pooled client and the per-tenant limiter.
+
+pub mod client;
+
+pub use client::{UpstreamClient, UpstreamError};
