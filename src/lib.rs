@@ -10,6 +10,7 @@
 //!
 //! | module | its one job |
 //! |---|---|
+//! | [`clock`] | the one clock seam (tokio Instant + Unix seconds) |
 //! | [`config`] | flags = env = TOML, validation, units (durations, sizes, rates) |
 //! | [`error`] | the error enum and its one mapping to status + `{"message","code"}` |
 //! | [`server`] | accept loop, hyper-util auto (HTTP/1.1 + h2c), access log, graceful shutdown |
@@ -19,6 +20,8 @@
 //! | [`file_id`] | validated inline file ids (`[A-Za-z0-9_-]{1,128}`) |
 //! | [`tenant`] | `Tenant` = hash of the upstream key |
 //! | [`upstream`] | the VideoGen client (hyper-util + rustls, timeouts) |
+//! | [`signing`] | HMAC-signed public URLs (`exp`, `sig`), key rotation |
+//! | [`webhooks`] | Standard Webhooks verification of VideoGen deliveries |
 //! | [`telemetry`] | tracing set-up, Prometheus metrics, label vocabulary |
 //! | [`hydration`] | the cache: StorageFile view, TTL policy, store, single flight |
 //! | [`header_arena`] | allocation-free per-response header values |
@@ -30,6 +33,7 @@
 pub mod app;
 pub mod auth;
 pub mod body;
+pub mod clock;
 pub mod config;
 pub mod error;
 pub mod file_id;
@@ -38,6 +42,8 @@ pub mod header_arena;
 pub mod hydration;
 pub mod routes;
 pub mod server;
+pub mod signing;
 pub mod telemetry;
 pub mod tenant;
 pub mod upstream;
+pub mod webhooks;

@@ -4,5 +4,7 @@
 //! * [`file`] — a parsed view of a StorageFile (sources, expiries), built once per insert.
 //! * [`policy`] — pure freshness rules: TTL from `expiresAt`, margins, caps.
 
+pub mod entry;
 pub mod file;
 pub mod policy;
+pub mod store;

@@ -77,7 +77,7 @@ pub fn source_expiry(src: &Source) -> Option<f64> {
 }
 
 /// What kind of entry a file makes, which decides how long it may live.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EntryKind {
     /// Every signed source is settled; life is bounded by the URLs' expiries.
     Fresh,
@@ -152,11 +152,22 @@ pub fn freshness(view: &FileView, now: f64, p: &Policy) -> Freshness {
 /// A ready url without any known expiry (the static public preview) gets `entry_ttl_left`;
 /// a source that is not ready with a url gets 0.
 pub fn redirect_max_age(src: &Source, now: f64, entry_ttl_left: Duration, p: &Policy) -> u64 {
-    let cap = entry_ttl_left.as_secs();
     if src.status != SourceStatus::Ready || src.url.is_none() {
         return 0;
     }
-    match source_expiry(src) {
+    max_age_for_expiry(source_expiry(src), now, entry_ttl_left, p)
+}
+
+/// The arithmetic of [`redirect_max_age`] for a ready url whose real expiry (`source_expiry`)
+/// was computed once at insert time; the cache-hit path calls this directly.
+pub fn max_age_for_expiry(
+    expiry: Option<f64>,
+    now: f64,
+    entry_ttl_left: Duration,
+    p: &Policy,
+) -> u64 {
+    let cap = entry_ttl_left.as_secs();
+    match expiry {
         Some(exp) => {
             let left = (exp - p.margin.as_secs_f64() - now).floor();
             // `>` is false for NaN; `as` saturates for huge values.

@@ -1,0 +1,370 @@
+//! Upstream protection: a governor limiter per tenant for hydrate calls, and pauses that
+//! follow the upstream's own signals (`429`, `Retry-After`, `X-RateLimit-*`).
+//!
+//! A caller waits for a permit at most `hydrate_max_wait`; a paused tenant waits only if the
+//! pause ends within it. Otherwise the caller is told how long to wait, and the hydrator
+//! serves stale or answers `429` with that `Retry-After`. Background refreshes never wait.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use http::HeaderMap;
+use tokio::time::Instant;
+
+use crate::clock;
+use crate::config::Rate;
+use crate::error::Reason;
+use crate::telemetry::{Limit, Metrics};
+use crate::tenant::Tenant;
+
+/// Whether a caller may wait for a permit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// A client is waiting: wait up to `max_wait`.
+    Wait,
+    /// Background refresh: take a permit only if one is free now.
+    TryNow,
+}
+
+/// A refusal: how long until a retry can succeed, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refused {
+    /// Time until a permit (or the pause's end).
+    pub retry_after: Duration,
+    /// Which limit refused.
+    pub reason: Reason,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Pause {
+    until: Instant,
+    /// Next backoff when the upstream sends a bare 429.
+    backoff: Duration,
+}
+
+/// Longest pause hydrant applies on its own (backoff) or accepts from headers.
+const MAX_PAUSE: Duration = Duration::from_secs(3600);
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The per-tenant hydrate limiter.
+pub struct Limiter {
+    governor: DefaultKeyedRateLimiter<Tenant>,
+    clock: DefaultClock,
+    pauses: Mutex<HashMap<Tenant, Pause>>,
+    max_wait: Duration,
+    metrics: Arc<Metrics>,
+    last_gc: Mutex<Instant>,
+}
+
+impl std::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limiter")
+            .field("max_wait", &self.max_wait)
+            .finish()
+    }
+}
+
+impl Limiter {
+    /// A limiter allowing `rate` with `burst` per tenant.
+    pub fn new(rate: Rate, burst: u32, max_wait: Duration, metrics: Arc<Metrics>) -> Limiter {
+        let period = (rate.per / rate.count.max(1)).max(Duration::from_nanos(1));
+        let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::with_period(period)
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(burst);
+        Limiter {
+            governor: RateLimiter::keyed(quota),
+            clock: DefaultClock::default(),
+            pauses: Mutex::new(HashMap::new()),
+            max_wait,
+            metrics,
+            last_gc: Mutex::new(clock::now()),
+        }
+    }
+
+    fn pause_left(&self, tenant: &Tenant, now: Instant) -> Option<Duration> {
+        let pauses = self.pauses.lock().ok()?;
+        let p = pauses.get(tenant)?;
+        (p.until > now).then(|| p.until - now)
+    }
+
+    fn gc(&self, now: Instant) {
+        if let Ok(mut last) = self.last_gc.try_lock() {
+            if now.duration_since(*last) >= Duration::from_secs(60) {
+                *last = now;
+                self.governor.retain_recent();
+                self.governor.shrink_to_fit();
+                if let Ok(mut p) = self.pauses.lock() {
+                    p.retain(|_, v| v.until > now);
+                }
+            }
+        }
+    }
+
+    /// Take a permit for one upstream hydrate call of `tenant`.
+    pub async fn acquire(&self, tenant: &Tenant, mode: Mode) -> Result<(), Refused> {
+        let start = clock::now();
+        self.gc(start);
+        if let Some(left) = self.pause_left(tenant, start) {
+            if mode == Mode::TryNow || left > self.max_wait {
+                self.metrics.limit(Limit::rejected);
+                return Err(Refused {
+                    retry_after: left,
+                    reason: Reason::UpstreamPaused,
+                });
+            }
+            self.metrics.limit(Limit::waited);
+            tokio::time::sleep(left).await;
+        }
+        // Bounded: each round either succeeds, sleeps toward the deadline, or refuses.
+        for _ in 0..64 {
+            match self.governor.check_key(tenant) {
+                Ok(()) => return Ok(()),
+                Err(not_until) => {
+                    let wait = not_until.wait_time_from(self.clock.now());
+                    let waited = clock::now().duration_since(start);
+                    if mode == Mode::TryNow || waited + wait > self.max_wait {
+                        self.metrics.limit(Limit::rejected);
+                        return Err(Refused {
+                            retry_after: wait.max(Duration::from_millis(1)),
+                            reason: Reason::LimiterSaturated,
+                        });
+                    }
+                    self.metrics.limit(Limit::waited);
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+        self.metrics.limit(Limit::rejected);
+        Err(Refused {
+            retry_after: Duration::from_secs(1),
+            reason: Reason::LimiterSaturated,
+        })
+    }
+
+    /// Learn from an upstream hydrate response: pause on `429` (unless the body's code is
+    /// `insufficient_credits`) and on `X-RateLimit-Remaining: 0`; clear the backoff on success.
+    pub fn observe(&self, tenant: &Tenant, status: u16, headers: &HeaderMap, body: &[u8]) {
+        let now = clock::now();
+        let now_unix = clock::unix_at(now);
+        let reset_in = header_f64(headers, "x-ratelimit-reset")
+            .map(|reset| reset - now_unix)
+            .filter(|d| *d > 0.0)
+            .and_then(|d| Duration::try_from_secs_f64(d).ok());
+        let Ok(mut pauses) = self.pauses.lock() else {
+            return;
+        };
+        if status == 429 {
+            if is_insufficient_credits(body) {
+                return;
+            }
+            let retry_after = header_f64(headers, "retry-after")
+                .filter(|s| *s >= 0.0)
+                .and_then(|s| Duration::try_from_secs_f64(s).ok());
+            let entry = pauses.entry(*tenant).or_insert(Pause {
+                until: now,
+                backoff: FIRST_BACKOFF,
+            });
+            let wait = match retry_after.or(reset_in) {
+                Some(d) => d,
+                None => {
+                    let d = entry.backoff;
+                    entry.backoff = (entry.backoff * 2).min(MAX_PAUSE);
+                    d
+                }
+            };
+            entry.until = now + wait.min(MAX_PAUSE);
+            self.metrics.limit(Limit::paused);
+            tracing::warn!(tenant = %tenant, pause_ms = wait.as_millis() as u64, "upstream 429: pausing tenant's hydrates");
+            return;
+        }
+        let remaining_zero = headers
+            .get("x-ratelimit-remaining")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() == "0");
+        if remaining_zero {
+            if let Some(d) = reset_in {
+                pauses.insert(
+                    *tenant,
+                    Pause {
+                        until: now + d.min(MAX_PAUSE),
+                        backoff: FIRST_BACKOFF,
+                    },
+                );
+                self.metrics.limit(Limit::paused);
+                tracing::warn!(tenant = %tenant, pause_ms = d.as_millis() as u64, "upstream quota exhausted: pausing tenant's hydrates until reset");
+            }
+        } else if (200..300).contains(&status) {
+            pauses.remove(tenant);
+        }
+    }
+}
+
+fn header_f64(headers: &HeaderMap, name: &str) -> Option<f64> {
+    headers
+        .get(name)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+}
+
+/// Whether a 429 body says "out of credits" (passed on as is, pauses nothing).
+pub fn is_insufficient_credits(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Code<'a> {
+        #[serde(borrow)]
+        code: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_slice::<Code>(body)
+        .ok()
+        .and_then(|c| c.code)
+        .is_some_and(|c| c == "insufficient_credits")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn limiter(rate: &str, burst: u32, max_wait_ms: u64) -> Limiter {
+        Limiter::new(
+            crate::config::units::parse_rate(rate).unwrap(),
+            burst,
+            Duration::from_millis(max_wait_ms),
+            Arc::new(Metrics::new()),
+        )
+    }
+
+    #[tokio::test]
+    async fn burst_then_refuse_with_retry_after() {
+        let l = limiter("1/h", 3, 0);
+        let t = Tenant::of_key(b"k");
+        for _ in 0..3 {
+            assert!(l.acquire(&t, Mode::Wait).await.is_ok());
+        }
+        let r = l.acquire(&t, Mode::Wait).await.unwrap_err();
+        assert_eq!(r.reason, Reason::LimiterSaturated);
+        assert!(r.retry_after > Duration::from_secs(3000), "{r:?}");
+        // another tenant is unaffected
+        assert!(l
+            .acquire(&Tenant::of_key(b"other"), Mode::Wait)
+            .await
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn waits_within_max_wait() {
+        let l = limiter("20/s", 1, 500);
+        let t = Tenant::of_key(b"k");
+        assert!(l.acquire(&t, Mode::Wait).await.is_ok());
+        let start = std::time::Instant::now();
+        assert!(l.acquire(&t, Mode::Wait).await.is_ok());
+        assert!(start.elapsed() >= Duration::from_millis(30));
+        assert!(
+            l.acquire(&t, Mode::TryNow).await.is_err(),
+            "TryNow never waits"
+        );
+    }
+
+    fn headers(pairs: &[(&'static str, String)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    #[tokio::test]
+    async fn upstream_429_pauses_for_retry_after() {
+        let l = limiter("100/s", 10, 100);
+        let t = Tenant::of_key(b"k");
+        l.observe(
+            &t,
+            429,
+            &headers(&[("retry-after", "30".into())]),
+            b"{\"code\":\"rate_limited\"}",
+        );
+        let r = l.acquire(&t, Mode::Wait).await.unwrap_err();
+        assert_eq!(r.reason, Reason::UpstreamPaused);
+        assert!(
+            r.retry_after > Duration::from_secs(29) && r.retry_after <= Duration::from_secs(30)
+        );
+        assert!(l.acquire(&Tenant::of_key(b"x"), Mode::Wait).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn upstream_429_uses_reset_then_backoff() {
+        let l = limiter("100/s", 10, 0);
+        let t = Tenant::of_key(b"k");
+        let reset = (clock::now_unix() + 120.0).floor() as u64;
+        l.observe(
+            &t,
+            429,
+            &headers(&[("x-ratelimit-reset", reset.to_string())]),
+            b"{}",
+        );
+        let r = l.acquire(&t, Mode::Wait).await.unwrap_err();
+        assert!(r.retry_after > Duration::from_secs(100), "{r:?}");
+        let t2 = Tenant::of_key(b"k2");
+        l.observe(&t2, 429, &HeaderMap::new(), b"");
+        let r1 = l.acquire(&t2, Mode::Wait).await.unwrap_err().retry_after;
+        assert!(
+            r1 <= Duration::from_secs(1) && r1 > Duration::from_millis(900),
+            "{r1:?}"
+        );
+        l.observe(&t2, 429, &HeaderMap::new(), b"");
+        let r2 = l.acquire(&t2, Mode::Wait).await.unwrap_err().retry_after;
+        assert!(r2 > Duration::from_millis(1900), "exponential: {r2:?}");
+    }
+
+    #[tokio::test]
+    async fn insufficient_credits_pauses_nothing() {
+        let l = limiter("100/s", 10, 0);
+        let t = Tenant::of_key(b"k");
+        l.observe(
+            &t,
+            429,
+            &headers(&[("retry-after", "60".into())]),
+            br#"{"message":"no","code":"insufficient_credits"}"#,
+        );
+        assert!(l.acquire(&t, Mode::Wait).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn remaining_zero_pauses_until_reset() {
+        let l = limiter("100/s", 10, 0);
+        let t = Tenant::of_key(b"k");
+        let reset = (clock::now_unix() + 60.0).floor() as u64;
+        l.observe(
+            &t,
+            200,
+            &headers(&[
+                ("x-ratelimit-remaining", "0".into()),
+                ("x-ratelimit-reset", reset.to_string()),
+            ]),
+            b"{}",
+        );
+        let r = l.acquire(&t, Mode::Wait).await.unwrap_err();
+        assert_eq!(r.reason, Reason::UpstreamPaused);
+        // a short pause within max_wait is waited out
+        let l = limiter("100/s", 10, 3000);
+        let reset = clock::now_unix() + 0.3;
+        l.observe(
+            &t,
+            200,
+            &headers(&[
+                ("x-ratelimit-remaining", "0".into()),
+                ("x-ratelimit-reset", format!("{reset}")),
+            ]),
+            b"{}",
+        );
+        assert!(l.acquire(&t, Mode::Wait).await.is_ok());
+    }
+}
