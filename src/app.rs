@@ -8,7 +8,12 @@ use std::sync::Arc;
 
 use crate::auth::Auth;
 use crate::config::Config;
+use crate::hydration::hydrator::Hydrator;
+use crate::hydration::policy::Policy;
+use crate::hydration::store::Store;
+use crate::signing::Signer;
 use crate::telemetry::Metrics;
+use crate::upstream::limiter::Limiter;
 use crate::upstream::UpstreamClient;
 
 /// Everything a request handler may need.
@@ -21,6 +26,10 @@ pub struct App {
     pub upstream: UpstreamClient,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
+    /// The hydration cache.
+    pub hydrator: Arc<Hydrator>,
+    /// Signed-URL keys, when signing is on.
+    pub signer: Option<Signer>,
     draining: AtomicBool,
 }
 
@@ -29,10 +38,40 @@ impl App {
     pub fn new(config: Config) -> std::io::Result<Arc<App>> {
         let metrics = Arc::new(Metrics::new());
         let upstream = UpstreamClient::new(&config)?;
+        let policy = Policy {
+            margin: config.expiry_margin,
+            pending_ttl: config.pending_ttl,
+            negative_ttl: config.negative_ttl,
+            max_ttl: config.max_ttl,
+        };
+        let limiter = Limiter::new(
+            config.hydrate_rate,
+            config.hydrate_burst,
+            config.hydrate_max_wait,
+            metrics.clone(),
+        );
+        let hydrator = Arc::new(Hydrator::new(
+            Store::new(config.cache_max_bytes),
+            upstream.clone(),
+            limiter,
+            policy,
+            metrics.clone(),
+            config.hydrate_max_wait,
+            config.upstream_timeout,
+        ));
+        let signer = Signer::new(
+            config
+                .signing_keys
+                .iter()
+                .map(|k| k.expose().to_string())
+                .collect(),
+        );
         Ok(Arc::new(App {
             auth: Auth::new(&config),
             upstream,
             metrics,
+            hydrator,
+            signer,
             config,
             draining: AtomicBool::new(false),
         }))

@@ -35,3 +35,69 @@ where
 {
     b.map_err(Into::into).boxed_unsync()
 }
+
+/// Why [`collect_limited`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CollectError {
+    /// More than the limit.
+    #[error("body larger than the limit")]
+    TooLarge,
+    /// The body stream failed.
+    #[error("body stream failed")]
+    Broken,
+}
+
+/// Read a whole body of at most `limit` bytes. (Hand-rolled rather than `http_body_util::Limited`,
+/// whose boxed-error conversion trips rustc's higher-ranked `Send` check inside hyper services.)
+pub async fn collect_limited<B>(mut body: B, limit: usize) -> Result<Bytes, CollectError>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+{
+    let mut first: Option<Bytes> = None;
+    let mut rest: Option<bytes::BytesMut> = None;
+    let mut len = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| CollectError::Broken)?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        len += data.len();
+        if len > limit {
+            return Err(CollectError::TooLarge);
+        }
+        match (&mut first, &mut rest) {
+            (None, _) => first = Some(data),
+            (Some(f), None) => {
+                let mut buf = bytes::BytesMut::with_capacity(f.len() + data.len());
+                buf.extend_from_slice(f);
+                buf.extend_from_slice(&data);
+                rest = Some(buf);
+            }
+            (Some(_), Some(buf)) => buf.extend_from_slice(&data),
+        }
+    }
+    // One chunk (the common case for small JSON): no copy at all.
+    Ok(match rest {
+        Some(buf) => buf.freeze(),
+        None => first.unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn collect_limited_counts_and_stops() {
+        let b = full(Bytes::from_static(b"hello"));
+        assert_eq!(collect_limited(b, 5).await.unwrap(), "hello");
+        let b = full(Bytes::from_static(b"hello!"));
+        assert_eq!(collect_limited(b, 5).await, Err(CollectError::TooLarge));
+        let chunks = futures_util::stream::iter(vec![
+            Ok::<_, BoxError>(http_body::Frame::data(Bytes::from_static(b"ab"))),
+            Ok(http_body::Frame::data(Bytes::from_static(b"cd"))),
+        ]);
+        let b = http_body_util::StreamBody::new(chunks);
+        assert_eq!(collect_limited(b, 10).await.unwrap(), "abcd");
+    }
+}

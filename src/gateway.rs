@@ -12,9 +12,10 @@ use http::{request, Request, Response};
 
 use crate::app::App;
 use crate::auth::UpstreamAuth;
-use crate::body::{self, Body, BoxError};
+use crate::body::{self, Body};
 use crate::error::Error;
 use crate::telemetry::RouteClass;
+use crate::tenant::Tenant;
 
 const HOP_BY_HOP: [HeaderName; 6] = [
     header::CONNECTION,
@@ -46,16 +47,12 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// Build the upstream request for `parts`, sent with `auth`.
-pub fn upstream_request<B>(
+pub fn upstream_request(
     app: &App,
     mut parts: request::Parts,
-    body: B,
+    body: Body,
     auth: &UpstreamAuth,
-) -> Result<Request<Body>, Error>
-where
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
+) -> Result<Request<Body>, Error> {
     let pq = parts
         .uri
         .path_and_query()
@@ -66,7 +63,7 @@ where
     strip_hop_by_hop(&mut headers);
     headers.insert(header::HOST, app.upstream.host());
     headers.insert(header::AUTHORIZATION, auth.header.clone());
-    let mut req = Request::new(body::boxed(body));
+    let mut req = Request::new(body);
     *req.method_mut() = parts.method;
     *req.uri_mut() = uri;
     *req.headers_mut() = headers;
@@ -74,17 +71,13 @@ where
 }
 
 /// Forward a request upstream and stream the response back.
-pub async fn forward<B>(
+pub async fn forward(
     app: &App,
     parts: request::Parts,
-    body: B,
+    body: Body,
     auth: &UpstreamAuth,
     route: RouteClass,
-) -> Result<(Response<Body>, Duration), Error>
-where
-    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
+) -> Result<(Response<Body>, Duration), Error> {
     let req = upstream_request(app, parts, body, auth)?;
     match app.upstream.send(req).await {
         Ok((resp, took)) => {
@@ -99,6 +92,55 @@ where
             Err(e.into())
         }
     }
+}
+
+/// Largest pass-through body hydrant buffers to look for hydrated files in.
+pub const MAX_PRIMING_BODY: u64 = 1 << 20;
+
+/// Priming hook: when `resp` is a successful, small JSON response (declared length at most
+/// [`MAX_PRIMING_BODY`]), buffer it, store every hydrated file object it carries for `tenant`,
+/// and return it unchanged. Anything else streams through untouched.
+pub async fn prime_from(app: &App, tenant: Tenant, resp: Response<Body>) -> Response<Body> {
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    let small = resp
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n <= MAX_PRIMING_BODY);
+    if !resp.status().is_success() || !is_json || !small {
+        return resp;
+    }
+    let (head, body) = resp.into_parts();
+    let bytes = match body::collect_limited(body, MAX_PRIMING_BODY as usize).await {
+        Ok(b) => b,
+        Err(e) => {
+            // The body broke mid-way: the client gets an error, as it would have streaming.
+            tracing::debug!(error = %e, "pass-through body failed while buffering for priming");
+            let mut r = Error::UpstreamUnavailable("upstream body interrupted").into_response();
+            r.headers_mut()
+                .insert("x-request-id", crate::header_arena::request_id());
+            return r;
+        }
+    };
+    let mut primed = 0usize;
+    for (id, raw) in crate::hydration::prime::embedded_files(&bytes) {
+        if app
+            .hydrator
+            .prime(tenant, id, bytes::Bytes::copy_from_slice(raw))
+            .await
+        {
+            primed += 1;
+        }
+    }
+    if primed > 0 {
+        tracing::debug!(primed, "primed cache from pass-through response");
+    }
+    Response::from_parts(head, body::full(bytes))
 }
 
 #[cfg(test)]

@@ -13,6 +13,8 @@
 //! | [`clock`] | the one clock seam (tokio Instant + Unix seconds) |
 //! | [`config`] | flags = env = TOML, validation, units (durations, sizes, rates) |
 //! | [`error`] | the error enum and its one mapping to status + `{"message","code"}` |
+//! | [`redirect`] | `/files/{id}/redirect` and `GET /files/{id}` for frontends |
+//! | [`respond`] | rendering cache results (`x-cache`, `age`, byte-for-byte bodies) |
 //! | [`server`] | accept loop, hyper-util auto (HTTP/1.1 + h2c), access log, graceful shutdown |
 //! | [`routes`] | URL shapes: method + path → route; id validation |
 //! | [`gateway`] | streamed `/v1/...` pass-through (hop-by-hop, `Host`, auth swap) |
@@ -22,6 +24,7 @@
 //! | [`upstream`] | the VideoGen client (hyper-util + rustls, timeouts) |
 //! | [`signing`] | HMAC-signed public URLs (`exp`, `sig`), key rotation |
 //! | [`webhooks`] | Standard Webhooks verification of VideoGen deliveries |
+//! | [`sim`] | the built-in VideoGen simulator (tests, benchmarks, `hydrant demo`) |
 //! | [`telemetry`] | tracing set-up, Prometheus metrics, label vocabulary |
 //! | [`hydration`] | the cache: StorageFile view, TTL policy, store, single flight |
 //! | [`header_arena`] | allocation-free per-response header values |
@@ -40,9 +43,12 @@ pub mod file_id;
 pub mod gateway;
 pub mod header_arena;
 pub mod hydration;
+pub mod redirect;
+pub mod respond;
 pub mod routes;
 pub mod server;
 pub mod signing;
+pub mod sim;
 pub mod telemetry;
 pub mod tenant;
 pub mod upstream;

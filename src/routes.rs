@@ -11,11 +11,17 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 
 use crate::app::App;
-use crate::body::{self, Body, BoxError};
+use crate::auth::UpstreamAuth;
+use crate::body::{self, Body};
+use crate::clock;
 use crate::error::Error;
 use crate::file_id::FileId;
 use crate::gateway;
 use crate::header_arena;
+use crate::hydration::hydrator::Served;
+use crate::hydration::store::Key;
+use crate::redirect;
+use crate::respond;
 use crate::telemetry::{CacheStatus, RouteClass};
 
 /// Largest request head (request line + header fields) hydrant accepts.
@@ -195,11 +201,7 @@ fn text_response(
 }
 
 /// Dispatch one request. Never fails: errors become JSON responses here.
-pub async fn handle<B>(app: &Arc<App>, req: Request<B>) -> Handled
-where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
+pub async fn handle(app: &Arc<App>, req: Request<Body>) -> Handled {
     let route = classify(req.method(), req.uri().path());
     let class = route.class();
     let result = if head_size(&req) > MAX_HEAD_BYTES {
@@ -222,13 +224,9 @@ where
     }
 }
 
-async fn dispatch<B>(app: &Arc<App>, route: Route, req: Request<B>) -> Result<Handled, Error>
-where
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<BoxError>,
-{
+async fn dispatch(app: &Arc<App>, route: Route, req: Request<Body>) -> Result<Handled, Error> {
     let class = route.class();
-    let own = |mut response: Response<Body>| {
+    let own = move |mut response: Response<Body>| {
         response
             .headers_mut()
             .insert("x-request-id", header_arena::request_id());
@@ -242,6 +240,9 @@ where
             text_response(StatusCode::OK, "ready\n", "text/plain")
         })),
         Route::Metrics => {
+            let (entries, bytes) = app.hydrator.usage().await;
+            app.metrics.cache_entries.set(entries as i64);
+            app.metrics.cache_bytes.set(bytes as i64);
             let mut resp = Response::new(body::full(Bytes::from(app.metrics.encode())));
             resp.headers_mut().insert(
                 header::CONTENT_TYPE,
@@ -254,25 +255,110 @@ where
         Route::InvalidId => Err(Error::InvalidId),
         Route::MethodNotAllowed => Err(Error::MethodNotAllowed),
         Route::NotFound => Err(Error::NotFound("Not found.")),
-        Route::Redirect(_) | Route::FileJson(_) | Route::Webhook | Route::AdminPurge(_) => {
-            Err(Error::NotFound("Not found."))
-        }
-        Route::Hydrate(_)
-        | Route::GetFile(_)
-        | Route::Invalidating(_)
-        | Route::Priming
-        | Route::PassThrough => {
-            let auth = app.auth.for_request(req.headers())?;
-            let (parts, body) = req.into_parts();
-            let (response, took) = gateway::forward(app, parts, body, &auth, class).await?;
+        Route::Redirect(id) => {
+            let (response, cache) = redirect::redirect(app, id, req.uri().query()).await?;
             Ok(Handled {
                 response,
                 route: class,
-                cache: None,
-                upstream: Some(took),
+                cache: Some(cache),
+                upstream: None,
             })
         }
+        Route::FileJson(id) => {
+            let (response, cache) = redirect::file_json(app, id, req.uri().query()).await?;
+            Ok(Handled {
+                response,
+                route: class,
+                cache: Some(cache),
+                upstream: None,
+            })
+        }
+        Route::Hydrate(id) => {
+            let auth = app.auth.for_request(req.headers())?;
+            let key = Key {
+                tenant: auth.tenant,
+                file: id,
+            };
+            let served = app.hydrator.get(key, &auth).await?;
+            let now = clock::now();
+            Ok(match served {
+                Served::Entry { entry, cache } => Handled {
+                    response: respond::entry_body(&entry, cache, now),
+                    route: class,
+                    cache: Some(cache),
+                    upstream: None,
+                },
+                Served::Reply(r) => Handled::new(respond::reply(&r), class),
+            })
+        }
+        Route::GetFile(id) if app.config.serve_get_from_cache => {
+            let auth = app.auth.for_request(req.headers())?;
+            let key = Key {
+                tenant: auth.tenant,
+                file: id,
+            };
+            match app.hydrator.fresh(&key).await {
+                Some(entry) if entry.status == StatusCode::OK => {
+                    let now = clock::now();
+                    Ok(Handled {
+                        response: respond::entry_body(&entry, CacheStatus::Hit, now),
+                        route: class,
+                        cache: Some(CacheStatus::Hit),
+                        upstream: None,
+                    })
+                }
+                _ => pass_through(app, req, &auth, class).await,
+            }
+        }
+        Route::Invalidating(id) => {
+            let auth = app.auth.for_request(req.headers())?;
+            let handled = pass_through(app, req, &auth, class).await?;
+            if handled.response.status().is_success() {
+                // Before the response leaves: the next read sees the new state.
+                app.hydrator.invalidate(id);
+            }
+            Ok(handled)
+        }
+        Route::Priming => {
+            let auth = app.auth.for_request(req.headers())?;
+            let mut handled = pass_through(app, req, &auth, class).await?;
+            handled.response = gateway::prime_from(app, auth.tenant, handled.response).await;
+            Ok(handled)
+        }
+        Route::GetFile(_) | Route::PassThrough => {
+            let auth = app.auth.for_request(req.headers())?;
+            pass_through(app, req, &auth, class).await
+        }
+        Route::AdminPurge(id) => {
+            app.auth.check_admin(req.headers())?;
+            app.hydrator.invalidate(id);
+            tracing::info!(file = %id, "purged by admin");
+            let body = serde_json::json!({ "fileId": id.as_str(), "purged": true });
+            Ok(own(json_response(
+                StatusCode::OK,
+                Bytes::from(body.to_string()),
+            )))
+        }
+        Route::Webhook => Err(Error::NotFound(
+            "Webhooks are not enabled (--webhook-secret).",
+        )),
     }
+}
+
+async fn pass_through(
+    app: &Arc<App>,
+    req: Request<Body>,
+    auth: &UpstreamAuth,
+    class: RouteClass,
+) -> Result<Handled, Error> {
+    let (parts, body) = req.into_parts();
+    let (response, took) = gateway::forward(app, parts, body, auth, class).await?;
+    Ok(Handled {
+        response,
+        route: class,
+        cache: None,
+        upstream: Some(took),
+    })
 }
 
 #[cfg(test)]

@@ -3,8 +3,14 @@
 //!
 //! * [`file`] — a parsed view of a StorageFile (sources, expiries), built once per insert.
 //! * [`policy`] — pure freshness rules: TTL from `expiresAt`, margins, caps.
+//! * [`entry`] — what is derived once per insert (Locations, deadlines).
+//! * [`store`] — moka, keyed by `(tenant, fileId)`, bounded by bytes.
+//! * [`hydrator`] — single flight, refresh ahead, stale-if-error, priming.
+//! * [`prime`] — finding hydrated file objects inside other responses.
 
 pub mod entry;
 pub mod file;
+pub mod hydrator;
 pub mod policy;
+pub mod prime;
 pub mod store;

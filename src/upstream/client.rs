@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, Response, Uri};
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -172,17 +171,12 @@ impl UpstreamClient {
                 UpstreamError::Connect
             })?;
             let (head, body) = resp.into_parts();
-            let body = Limited::new(body, limit)
-                .collect()
+            let body = crate::body::collect_limited(body, limit)
                 .await
-                .map_err(|e| {
-                    if e.is::<http_body_util::LengthLimitError>() {
-                        UpstreamError::TooLarge
-                    } else {
-                        UpstreamError::Connect
-                    }
-                })?
-                .to_bytes();
+                .map_err(|e| match e {
+                    crate::body::CollectError::TooLarge => UpstreamError::TooLarge,
+                    crate::body::CollectError::Broken => UpstreamError::Connect,
+                })?;
             Ok::<_, UpstreamError>(Buffered { head, body })
         };
         match tokio::time::timeout(self.timeout, exchange).await {

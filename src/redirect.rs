@@ -1,0 +1,254 @@
+//! The frontend routes: `/files/{id}/redirect` (a `302` to the current signed URL) and
+//! `GET /files/{id}` (stable JSON that never contains an expiring upstream URL).
+//!
+//! Both use the proxy's own key. With signing keys configured both require `exp` + `sig`
+//! (checked before any lookup). A redirect's `Cache-Control` is `private` and its max-age never
+//! reaches past that rendition's own URL expiry minus the margin.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+
+use crate::app::App;
+use crate::body::{self, Body};
+use crate::clock;
+use crate::error::{retry_after_secs, Error, Reason};
+use crate::file_id::FileId;
+use crate::header_arena;
+use crate::hydration::entry::{Entry, Location};
+use crate::hydration::file::{Rendition, SourceStatus};
+use crate::hydration::hydrator::{Reply, Served};
+use crate::hydration::policy;
+use crate::hydration::store::Key;
+use crate::respond;
+use crate::signing::SignError;
+use crate::telemetry::CacheStatus;
+
+/// The query of a frontend route, parsed without allocating in the common case.
+#[derive(Debug, Default)]
+pub struct FrontQuery<'a> {
+    /// `rendition=`, default download.
+    pub rendition: Option<Rendition>,
+    /// `exp=`.
+    pub exp: Option<std::borrow::Cow<'a, str>>,
+    /// `sig=`.
+    pub sig: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl<'a> FrontQuery<'a> {
+    /// Parse; the first occurrence of each parameter wins.
+    pub fn parse(query: Option<&'a str>) -> Result<FrontQuery<'a>, Error> {
+        let mut q = FrontQuery::default();
+        let mut saw_rendition = false;
+        for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            match &*k {
+                "rendition" if !saw_rendition => {
+                    saw_rendition = true;
+                    q.rendition = Some(Rendition::parse(&v).ok_or(Error::UnknownRendition)?);
+                }
+                "exp" if q.exp.is_none() => q.exp = Some(v),
+                "sig" if q.sig.is_none() => q.sig = Some(v),
+                _ => {}
+            }
+        }
+        Ok(q)
+    }
+}
+
+fn check_signature(app: &App, id: FileId, q: &FrontQuery<'_>) -> Result<(), Error> {
+    let Some(signer) = &app.signer else {
+        return Ok(());
+    };
+    let now = clock::now_unix().max(0.0) as u64;
+    signer
+        .verify(id.as_str(), q.exp.as_deref(), q.sig.as_deref(), now)
+        .map_err(|e| {
+            Error::Forbidden(match e {
+                SignError::Missing => "Signature required: exp and sig.",
+                SignError::Malformed | SignError::Bad => "Invalid signature.",
+                SignError::Expired => "Signature expired.",
+            })
+        })
+}
+
+/// What an upstream answer that could not be cached means on a frontend route.
+fn upstream_failure(r: &Reply) -> Error {
+    match r.status.as_u16() {
+        404 => Error::NotFound("File not found."),
+        429 => Error::RateLimited {
+            retry_after: r
+                .headers
+                .get(header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(1)
+                .max(1),
+            reason: Reason::UpstreamPaused,
+        },
+        401 | 403 => Error::UpstreamUnavailable("upstream rejected hydrant's API key"),
+        _ => Error::UpstreamUnavailable("upstream error"),
+    }
+}
+
+async fn lookup(app: &Arc<App>, id: FileId) -> Result<(Arc<Entry>, CacheStatus), Error> {
+    let auth = app.auth.proxy()?;
+    let key = Key {
+        tenant: auth.tenant,
+        file: id,
+    };
+    match app.hydrator.get(key, auth).await? {
+        Served::Entry { entry, cache } => {
+            if entry.status == StatusCode::NOT_FOUND {
+                return Err(Error::NotFound("File not found."));
+            }
+            Ok((entry, cache))
+        }
+        Served::Reply(r) => Err(upstream_failure(&r)),
+    }
+}
+
+/// `GET|HEAD /files/{id}/redirect?rendition=R`.
+pub async fn redirect(
+    app: &Arc<App>,
+    id: FileId,
+    query: Option<&str>,
+) -> Result<(Response<Body>, CacheStatus), Error> {
+    let q = FrontQuery::parse(query)?;
+    check_signature(app, id, &q)?;
+    let (entry, cache) = lookup(app, id).await?;
+    let now = clock::now();
+    let resp = redirect_response(
+        &entry,
+        q.rendition.unwrap_or(Rendition::Download),
+        cache,
+        now,
+        app,
+    )?;
+    Ok((resp, cache))
+}
+
+/// Render a redirect from an entry (the cache-hit path: no JSON, no body copy).
+pub fn redirect_response(
+    entry: &Entry,
+    rendition: Rendition,
+    cache: CacheStatus,
+    now: tokio::time::Instant,
+    app: &App,
+) -> Result<Response<Body>, Error> {
+    let r = entry.rendition(rendition);
+    match (r.status, &r.location) {
+        (SourceStatus::Ready, Location::Ready(location)) => {
+            let max_age = policy::max_age_for_expiry(
+                r.expiry,
+                clock::unix_at(now),
+                entry.fresh_left(now),
+                app.hydrator.policy(),
+            );
+            let mut resp = Response::new(body::empty());
+            *resp.status_mut() = StatusCode::FOUND;
+            let h = resp.headers_mut();
+            h.reserve(6);
+            h.insert(header::LOCATION, location.clone());
+            h.insert(
+                header::CACHE_CONTROL,
+                header_arena::private_max_age(max_age),
+            );
+            respond::cache_headers(&mut resp, entry, cache, now);
+            Ok(resp)
+        }
+        (SourceStatus::Ready, Location::Unsafe) => Err(Error::UpstreamInvalid(
+            "refusing to redirect to a non-https URL",
+        )),
+        (SourceStatus::Ready | SourceStatus::Pending, _) => Err(Error::Unavailable {
+            message: "This rendition is still being processed; retry shortly.",
+            retry_after: retry_after_secs(
+                entry.fresh_left(now).max(std::time::Duration::from_secs(1)),
+            ),
+            reason: Reason::Pending,
+        }),
+        (SourceStatus::Failed, _) => Err(Error::NotFound("This rendition failed to process.")),
+        (SourceStatus::Skipped, _) => Err(Error::NotFound("This rendition was not produced.")),
+        (SourceStatus::Absent, _) => Err(Error::NotFound("This file has no such rendition.")),
+    }
+}
+
+/// `GET|HEAD /files/{id}`: stable JSON for frontends.
+pub async fn file_json(
+    app: &Arc<App>,
+    id: FileId,
+    query: Option<&str>,
+) -> Result<(Response<Body>, CacheStatus), Error> {
+    let q = FrontQuery::parse(query)?;
+    check_signature(app, id, &q)?;
+    let (entry, cache) = lookup(app, id).await?;
+    let now = clock::now();
+    let base = format!("{}/files/{}/redirect?rendition=", app.config.public_url, id);
+    let signed = match (&app.signer, &q.exp, &q.sig) {
+        (Some(_), Some(exp), Some(sig)) => {
+            let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            format!("&exp={}&sig={}", enc(exp), enc(sig))
+        }
+        _ => String::new(),
+    };
+    let mut renditions = serde_json::Map::new();
+    for r in Rendition::ALL {
+        let e = entry.rendition(r);
+        if e.status == SourceStatus::Absent && r == Rendition::Public {
+            continue;
+        }
+        let mut o = serde_json::Map::new();
+        o.insert("status".into(), e.status.as_str().into());
+        if let Some(w) = e.width {
+            o.insert("width".into(), w.into());
+        }
+        if let Some(h) = e.height {
+            o.insert("height".into(), h.into());
+        }
+        if let Some(b) = e.file_bytes {
+            o.insert("fileBytes".into(), b.into());
+        }
+        if e.status == SourceStatus::Ready && matches!(e.location, Location::Ready(_)) {
+            o.insert("url".into(), format!("{base}{}{signed}", r.as_str()).into());
+        }
+        renditions.insert(r.as_str().into(), o.into());
+    }
+    let json = serde_json::json!({
+        "fileId": id.as_str(),
+        "type": entry.meta.file_type.as_deref(),
+        "displayName": entry.meta.display_name.as_deref(),
+        "durationSeconds": entry.meta.duration_seconds,
+        "renditions": renditions,
+    });
+    let mut resp = Response::new(body::full(Bytes::from(json.to_string())));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let max_age = entry.fresh_left(now).as_secs().min(300);
+    h.insert(
+        header::CACHE_CONTROL,
+        header_arena::private_max_age(max_age),
+    );
+    respond::cache_headers(&mut resp, &entry, cache, now);
+    Ok((resp, cache))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parsing() {
+        let q = FrontQuery::parse(Some("rendition=preview&exp=12&sig=abc&rendition=hls")).unwrap();
+        assert_eq!(q.rendition, Some(Rendition::Preview));
+        assert_eq!(q.exp.as_deref(), Some("12"));
+        assert_eq!(q.sig.as_deref(), Some("abc"));
+        assert!(matches!(
+            FrontQuery::parse(Some("rendition=poster")),
+            Err(Error::UnknownRendition)
+        ));
+        assert!(FrontQuery::parse(None).unwrap().rendition.is_none());
+    }
+}

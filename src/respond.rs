@@ -1,0 +1,52 @@
+//! Rendering cache results as HTTP: the hydrate answer (the upstream body byte for byte),
+//! `x-cache`/`age`, and upstream replies passed on as they are.
+//!
+//! Nothing here parses JSON or copies a body: entries carry `Bytes` and ready header values.
+
+use http::{header, HeaderName, HeaderValue, Response};
+use tokio::time::Instant;
+
+use crate::body::{self, Body};
+use crate::header_arena;
+use crate::hydration::entry::Entry;
+use crate::hydration::hydrator::Reply;
+use crate::telemetry::CacheStatus;
+
+/// `x-cache: HIT | MISS | STALE`.
+pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
+/// hydrant's own request id on responses it builds.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The `x-cache` value, without allocating.
+pub fn cache_value(c: CacheStatus) -> HeaderValue {
+    HeaderValue::from_static(c.as_str())
+}
+
+/// Add `x-cache`, `age` (on HIT and STALE) and a fresh `x-request-id`.
+pub fn cache_headers(resp: &mut Response<Body>, entry: &Entry, cache: CacheStatus, now: Instant) {
+    let h = resp.headers_mut();
+    h.insert(X_CACHE, cache_value(cache));
+    if cache != CacheStatus::Miss {
+        h.insert(header::AGE, header_arena::decimal(entry.age(now)));
+    }
+    h.insert(X_REQUEST_ID, header_arena::request_id());
+}
+
+/// The upstream's StorageFile (or stored 404) body, from cache.
+pub fn entry_body(entry: &Entry, cache: CacheStatus, now: Instant) -> Response<Body> {
+    let mut resp = Response::new(body::full(entry.body.clone()));
+    *resp.status_mut() = entry.status;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, entry.content_type.clone());
+    cache_headers(&mut resp, entry, cache, now);
+    resp
+}
+
+/// An upstream answer that was not cached, passed on with its own headers.
+pub fn reply(r: &Reply) -> Response<Body> {
+    let mut resp = Response::new(body::full(r.body.clone()));
+    *resp.status_mut() = r.status;
+    *resp.headers_mut() = r.headers.clone();
+    resp.headers_mut().remove(header::CONTENT_LENGTH);
+    resp
+}

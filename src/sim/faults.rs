@@ -1,0 +1,172 @@
+//! Fault injection: a queue of [`Fault`]s consumed by matching requests, and the parser for the
+//! control plane's JSON form.
+
+use serde_json::Value;
+use std::time::Duration;
+
+use super::{Fault, FaultKind, FaultRoute};
+
+/// Longest latency honoured, so a typo cannot park a request for days.
+pub(crate) const MAX_LATENCY: Duration = Duration::from_secs(600);
+
+/// How long a `Hang` fault holds a request at most (shutdown ends it earlier).
+pub(crate) const HANG_MAX: Duration = Duration::from_secs(300);
+
+/// Most faults queued at once.
+const MAX_QUEUED: usize = 10_000;
+
+/// The request attributes a fault route is matched against.
+pub(crate) struct Target<'a> {
+    pub path: &'a str,
+    pub is_hydrate: bool,
+    pub is_get_file: bool,
+}
+
+/// Queued faults, oldest first.
+#[derive(Default, Debug)]
+pub(crate) struct FaultQueue {
+    queue: Vec<Fault>,
+}
+
+impl FaultQueue {
+    /// Queues a fault (ignored when `count` is 0 or the queue is full).
+    pub(crate) fn push(&mut self, fault: Fault) {
+        if fault.count > 0 && self.queue.len() < MAX_QUEUED {
+            self.queue.push(fault);
+        }
+    }
+
+    /// Drops every queued fault.
+    pub(crate) fn clear(&mut self) {
+        self.queue.clear();
+    }
+
+    /// Number of queued faults.
+    pub(crate) fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Consumes one use of the first fault matching `target`.
+    pub(crate) fn take(&mut self, target: &Target<'_>) -> Option<FaultKind> {
+        let idx = self.queue.iter().position(|f| matches(&f.route, target))?;
+        let fault = self.queue.get_mut(idx)?;
+        let kind = fault.kind.clone();
+        fault.count = fault.count.saturating_sub(1);
+        if fault.count == 0 {
+            self.queue.remove(idx);
+        }
+        Some(kind)
+    }
+}
+
+fn matches(route: &FaultRoute, t: &Target<'_>) -> bool {
+    match route {
+        FaultRoute::Any => true,
+        FaultRoute::Hydrate => t.is_hydrate,
+        FaultRoute::GetFile => t.is_get_file,
+        FaultRoute::Other(prefix) => t.path.starts_with(prefix.as_str()),
+    }
+}
+
+/// Why a control-plane fault was refused.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum FaultParseError {
+    /// The body is not a JSON object.
+    #[error("fault must be a JSON object")]
+    NotObject,
+    /// `kind` is missing or unknown.
+    #[error(
+        "unknown fault kind (latency|status|rate_limited|insufficient_credits|malformed|drop|hang)"
+    )]
+    Kind,
+    /// A numeric field is out of range.
+    #[error("invalid value for {0}")]
+    Value(&'static str),
+}
+
+fn uint(v: &Value, key: &'static str) -> Result<Option<u64>, FaultParseError> {
+    match v.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(x) => x.as_u64().map(Some).ok_or(FaultParseError::Value(key)),
+    }
+}
+
+/// Parses `{"route","kind","ms","status","retryAfter","count"}`.
+pub(crate) fn parse(v: &Value) -> Result<Fault, FaultParseError> {
+    if !v.is_object() {
+        return Err(FaultParseError::NotObject);
+    }
+    let route = match v.get("route").and_then(Value::as_str).unwrap_or("any") {
+        "any" | "" => FaultRoute::Any,
+        "hydrate" => FaultRoute::Hydrate,
+        "get_file" => FaultRoute::GetFile,
+        other => FaultRoute::Other(other.to_string()),
+    };
+    let kind = match v.get("kind").and_then(Value::as_str) {
+        Some("latency") => {
+            FaultKind::Latency(Duration::from_millis(uint(v, "ms")?.unwrap_or(0)).min(MAX_LATENCY))
+        }
+        Some("status") => {
+            let code = uint(v, "status")?.unwrap_or(500);
+            if !(200..=599).contains(&code) {
+                return Err(FaultParseError::Value("status"));
+            }
+            FaultKind::Status(u16::try_from(code).map_err(|_| FaultParseError::Value("status"))?)
+        }
+        Some("rate_limited") => FaultKind::RateLimited {
+            retry_after: uint(v, "retryAfter")?,
+        },
+        Some("insufficient_credits") => FaultKind::InsufficientCredits,
+        Some("malformed") => FaultKind::Malformed,
+        Some("drop") => FaultKind::Drop,
+        Some("hang") => FaultKind::Hang,
+        _ => return Err(FaultParseError::Kind),
+    };
+    let count = uint(v, "count")?.unwrap_or(1);
+    let count = u32::try_from(count).map_err(|_| FaultParseError::Value("count"))?;
+    Ok(Fault { route, kind, count })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parse_and_consume() {
+        let f = parse(&json!({"route":"hydrate","kind":"status","status":503,"count":2})).unwrap();
+        assert_eq!(f.kind, FaultKind::Status(503));
+        let mut q = FaultQueue::default();
+        q.push(f);
+        let get = Target {
+            path: "/v1/files/x",
+            is_hydrate: false,
+            is_get_file: true,
+        };
+        let hyd = Target {
+            path: "/v1/files/x/hydrate",
+            is_hydrate: true,
+            is_get_file: false,
+        };
+        assert_eq!(q.take(&get), None);
+        assert_eq!(q.take(&hyd), Some(FaultKind::Status(503)));
+        assert_eq!(q.take(&hyd), Some(FaultKind::Status(503)));
+        assert_eq!(q.take(&hyd), None);
+        assert_eq!(parse(&json!({"kind":"nope"})), Err(FaultParseError::Kind));
+        assert_eq!(parse(&json!([1])), Err(FaultParseError::NotObject));
+        assert_eq!(
+            parse(&json!({"kind":"status","status":42})),
+            Err(FaultParseError::Value("status"))
+        );
+        let other = parse(&json!({"route":"/cdn/","kind":"drop"})).unwrap();
+        assert_eq!(other.route, FaultRoute::Other("/cdn/".into()));
+        assert_eq!(
+            parse(&json!({"kind":"rate_limited","retryAfter":3}))
+                .unwrap()
+                .kind,
+            FaultKind::RateLimited {
+                retry_after: Some(3)
+            }
+        );
+    }
+}
