@@ -12,6 +12,7 @@
 //! |---|---|
 //! | [`clock`] | the one clock seam (tokio Instant + Unix seconds) |
 //! | [`config`] | flags = env = TOML, validation, units (durations, sizes, rates) |
+//! | [`demo`] | `hydrant demo`: simulator + proxy on loopback |
 //! | [`error`] | the error enum and its one mapping to status + `{"message","code"}` |
 //! | [`redirect`] | `/files/{id}/redirect` and `GET /files/{id}` for frontends |
 //! | [`respond`] | rendering cache results (`x-cache`, `age`, byte-for-byte bodies) |
@@ -38,6 +39,7 @@ pub mod auth;
 pub mod body;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod file_id;
 pub mod gateway;

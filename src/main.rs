@@ -1,6 +1,7 @@
 //! The `hydrant` binary: parse the command line, set up logging, run a subcommand.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use hydrant::config::{Config, ServeArgs};
@@ -19,6 +20,26 @@ struct Cli {
 enum Command {
     /// Run the proxy (the default).
     Serve(ServeArgs),
+    /// Run the proxy in front of the built-in VideoGen simulator on loopback.
+    Demo(hydrant::demo::DemoArgs),
+    /// Print a signed public URL for a file.
+    Sign(SignArgs),
+    /// Run only the built-in VideoGen simulator (tests, benchmarks).
+    Sim(hydrant::sim::SimArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SignArgs {
+    /// The file id (vg_file_...).
+    file_id: String,
+    /// How long the URL stays valid (e.g. 30m, 1h, 7d).
+    #[arg(long, default_value = "1h")]
+    ttl: String,
+    /// Rendition to link to: download, preview, thumbnail, hls or public.
+    #[arg(long)]
+    rendition: Option<String>,
+    #[command(flatten)]
+    serve: ServeArgs,
 }
 
 fn main() -> ExitCode {
@@ -36,6 +57,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => rt.block_on(serve(cli.serve)),
         Some(Command::Serve(args)) => rt.block_on(serve(args)),
+        Some(Command::Demo(args)) => rt.block_on(hydrant::demo::run(args)),
+        Some(Command::Sign(args)) => sign(args),
+        Some(Command::Sim(args)) => rt
+            .block_on(hydrant::sim::run(args))
+            .map_err(|e| format!("simulator: {e}")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -60,4 +86,42 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     hydrant::server::serve(app, listener, hydrant::server::shutdown_signal())
         .await
         .map_err(|e| e.to_string())
+}
+
+fn sign(args: SignArgs) -> Result<(), String> {
+    let config = Config::resolve(args.serve).map_err(|e| e.to_string())?;
+    let keys: Vec<String> = config
+        .signing_keys
+        .iter()
+        .map(|k| k.expose().to_string())
+        .collect();
+    let signer = hydrant::signing::Signer::new(keys).ok_or(
+        "invalid configuration: --signing-keys: required to sign (or HYDRANT_SIGNING_KEYS)",
+    )?;
+    if hydrant::file_id::FileId::parse(&args.file_id).is_none() {
+        return Err(format!(
+            "invalid file id {:?}: expected 1 to 128 characters of A-Z, a-z, 0-9, '_' or '-'",
+            args.file_id
+        ));
+    }
+    if let Some(r) = &args.rendition {
+        if hydrant::hydration::file::Rendition::parse(r).is_none() {
+            return Err(format!(
+                "invalid --rendition {r:?}: expected download, preview, thumbnail, hls or public"
+            ));
+        }
+    }
+    let ttl: Duration = hydrant::config::units::parse_duration(&args.ttl)
+        .map_err(|e| format!("invalid --ttl: {e}"))?;
+    let exp = hydrant::clock::now_unix() as u64 + ttl.as_secs().max(1);
+    println!(
+        "{}",
+        signer.redirect_url(
+            &config.public_url,
+            &args.file_id,
+            args.rendition.as_deref(),
+            exp
+        )
+    );
+    Ok(())
 }

@@ -7,39 +7,6 @@ use std::time::Duration;
 
 use super::{start, SimConfig};
 
-/// Why a duration string was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DurationError {
-    /// Not `<number>[ms|s|m|h|d]`.
-    #[error("invalid duration {0:?} (expected e.g. 500ms, 30s, 5m, 1h; a bare number is seconds)")]
-    Invalid(String),
-}
-
-/// Parses `500ms`, `30s`, `5m`, `1h`, `2d` or bare seconds (fractions allowed), so the CLI
-/// accepts the same duration syntax as hydrant's configuration.
-pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let err = || DurationError::Invalid(s.to_string());
-    let n: f64 = num.parse().map_err(|_| err())?;
-    let mult = match unit.trim() {
-        "ms" => 0.001,
-        "" | "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        "d" => 86_400.0,
-        _ => return Err(err()),
-    };
-    let secs = n * mult;
-    if !secs.is_finite() || !(0.0..=1e9).contains(&secs) {
-        return Err(err());
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
 /// Flags of `hydrant sim`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct SimArgs {
@@ -47,7 +14,7 @@ pub struct SimArgs {
     #[arg(long, default_value = "127.0.0.1:8090")]
     pub listen: SocketAddr,
     /// Lifetime of signed URLs minted per hydrate (500ms, 30s, 5m, 1h; bare number = seconds).
-    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    #[arg(long, default_value = "1h", value_parser = crate::config::units::parse_duration)]
     pub url_lifetime: Duration,
     /// Hydrate calls allowed per API key per hour.
     #[arg(long, default_value_t = 2500)]
@@ -119,24 +86,4 @@ pub async fn run(args: SimArgs) -> std::io::Result<()> {
     // Let connections see the shutdown and close.
     tokio::time::sleep(Duration::from_millis(50)).await;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("90"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
-        assert!(parse_duration("").is_err());
-        assert!(parse_duration("h").is_err());
-        assert!(parse_duration("5 parsecs").is_err());
-        assert!(parse_duration("1e400").is_err());
-        assert!(parse_duration("-1s").is_err());
-    }
 }

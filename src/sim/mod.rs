@@ -56,7 +56,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use cli::{parse_duration, run, DurationError, SimArgs};
+pub use cli::{run, SimArgs};
 
 use state::Shared;
 

@@ -1,0 +1,93 @@
+//! `hydrant demo`: the simulator and the proxy on loopback, no key, no network.
+//!
+//! Shows what hydrant does in one command: it starts the built-in VideoGen simulator on a
+//! free port, puts hydrant in front of it on `--listen`, and prints commands that work.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+
+use crate::app::App;
+use crate::config::{Config, ServeArgs};
+use crate::server;
+use crate::sim;
+
+/// Flags of `hydrant demo`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DemoArgs {
+    /// Address hydrant listens on.
+    #[arg(long, env = "HYDRANT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+}
+
+/// The client token the demo accepts in place of a VideoGen key.
+pub const DEMO_CLIENT_TOKEN: &str = "demo-client-token";
+/// The demo's admin token.
+pub const DEMO_ADMIN_TOKEN: &str = "demo-admin-token";
+
+/// Run the demo until SIGINT/SIGTERM.
+pub async fn run(args: DemoArgs) -> Result<(), String> {
+    let listen: SocketAddr = args.listen.trim().parse().map_err(|_| {
+        format!(
+            "invalid configuration: --listen: not a socket address: {:?}",
+            args.listen
+        )
+    })?;
+    let loopback: SocketAddr = ([127, 0, 0, 1], 0).into();
+    let simulator = sim::start(sim::SimConfig::default(), loopback)
+        .await
+        .map_err(|e| format!("cannot start the simulator: {e}"))?;
+    let config = Config::resolve(ServeArgs {
+        listen: Some(listen.to_string()),
+        upstream: Some(simulator.base_url()),
+        api_key: Some("vg_sim_key_alpha".into()),
+        client_tokens: Some(DEMO_CLIENT_TOKEN.into()),
+        admin_token: Some(DEMO_ADMIN_TOKEN.into()),
+        ..ServeArgs::default()
+    })
+    .map_err(|e| e.to_string())?;
+    let _guard = crate::telemetry::init_tracing(config.log_format);
+    let app = App::new(config).map_err(|e| format!("cannot build the upstream client: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("invalid configuration: --listen: cannot bind {listen}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let h = format!("http://{addr}");
+    let f = "vg_file_alpha_0001";
+    let text = format!(
+        "\
+hydrant demo
+  VideoGen simulator  {sim}   (account \"Alpha Studio\", key vg_sim_key_alpha)
+  hydrant             {h}
+
+Stable URLs for browsers (302 to a fresh signed URL, from cache after the first call):
+  curl -i '{h}/files/{f}/redirect?rendition=preview'
+  curl -sL -o /dev/null -w '%{{http_code}} %{{size_download}} bytes\\n' '{h}/files/{f}/redirect'
+  curl -s '{h}/files/{f}'                                 # stable JSON view
+  curl -i '{h}/files/vg_file_alpha_0002/redirect?rendition=preview'   # pending -> 503
+
+Drop-in API base URL for backends (client token swapped for the proxy's key):
+  curl -si -X POST -H 'Authorization: Bearer {tok}' '{h}/v1/files/{f}/hydrate' | head -12
+  curl -s -H 'Authorization: Bearer {tok}' '{h}/v1/me'
+  python3 -c 'import videogen; c = videogen.VideoGen(api_key=\"{tok}\", base_url=\"{h}\"); print(c.get_hydrated_file(\"{f}\")[\"display_name\"])'
+
+Operations:
+  curl -s '{h}/metrics' | grep '^hydrant_cache'
+  curl -si -X DELETE -H 'Authorization: Bearer {adm}' '{h}/admin/files/{f}'
+  curl -s '{sim}/_sim/stats'                         # upstream calls the simulator saw
+
+Ctrl-C stops both.
+",
+        sim = simulator.base_url(),
+        tok = DEMO_CLIENT_TOKEN,
+        adm = DEMO_ADMIN_TOKEN,
+    );
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+    drop(out);
+    let result = server::serve(app, listener, server::shutdown_signal())
+        .await
+        .map_err(|e| e.to_string());
+    simulator.shutdown();
+    result
+}
