@@ -15,6 +15,7 @@ use crate::signing::Signer;
 use crate::telemetry::Metrics;
 use crate::upstream::limiter::Limiter;
 use crate::upstream::UpstreamClient;
+use crate::webhooks::Webhooks;
 
 /// Everything a request handler may need.
 pub struct App {
@@ -30,6 +31,8 @@ pub struct App {
     pub hydrator: Arc<Hydrator>,
     /// Signed-URL keys, when signing is on.
     pub signer: Option<Signer>,
+    /// The webhook endpoint, when a webhook secret is configured.
+    pub webhooks: Option<Webhooks>,
     draining: AtomicBool,
 }
 
@@ -66,7 +69,9 @@ impl App {
                 .map(|k| k.expose().to_string())
                 .collect(),
         );
+        let webhooks = Webhooks::new(&config, metrics.clone())?;
         Ok(Arc::new(App {
+            webhooks,
             auth: Auth::new(&config),
             upstream,
             metrics,

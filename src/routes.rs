@@ -339,9 +339,7 @@ async fn dispatch(app: &Arc<App>, route: Route, req: Request<Body>) -> Result<Ha
                 Bytes::from(body.to_string()),
             )))
         }
-        Route::Webhook => Err(Error::NotFound(
-            "Webhooks are not enabled (--webhook-secret).",
-        )),
+        Route::Webhook => Ok(own(crate::webhooks::handle(app, req).await?)),
     }
 }
 
