@@ -36,12 +36,22 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
     let simulator = sim::start(sim::SimConfig::default(), loopback)
         .await
         .map_err(|e| format!("cannot start the simulator: {e}"))?;
+    let receiver = tokio::net::TcpListener::bind(loopback)
+        .await
+        .map_err(|e| format!("cannot start the demo webhook receiver: {e}"))?;
+    let receiver_url = format!(
+        "http://{}/events",
+        receiver.local_addr().map_err(|e| e.to_string())?
+    );
+    tokio::spawn(receive_webhooks(receiver));
     let config = Config::resolve(ServeArgs {
         listen: Some(listen.to_string()),
         upstream: Some(simulator.base_url()),
         api_key: Some("vg_sim_key_alpha".into()),
         client_tokens: Some(DEMO_CLIENT_TOKEN.into()),
         admin_token: Some(DEMO_ADMIN_TOKEN.into()),
+        webhook_secret: Some(sim::DEFAULT_WEBHOOK_SECRET.into()),
+        webhook_forward: Some(receiver_url.clone()),
         ..ServeArgs::default()
     })
     .map_err(|e| e.to_string())?;
@@ -70,6 +80,11 @@ Drop-in API base URL for backends (client token swapped for the proxy's key):
   curl -s -H 'Authorization: Bearer {tok}' '{h}/v1/me'
   python3 -c 'import videogen; c = videogen.VideoGen(api_key=\"{tok}\", base_url=\"{h}\"); print(c.get_hydrated_file(\"{f}\")[\"display_name\"])'
 
+Webhooks (simulator -> hydrant -> a demo receiver at {receiver_url}, which verifies and prints each event):
+  curl -s -X POST '{sim}/_sim/webhooks' -H 'content-type: application/json' \\
+       -d '{{\"url\":\"{h}/webhooks/videogen\",\"event\":\"file.download_ready\",\"fileId\":\"vg_file_alpha_0005\",\"apiKey\":\"vg_sim_key_alpha\"}}'
+  curl -si '{h}/files/vg_file_alpha_0005/redirect' | grep -i x-cache   # HIT: primed by the event
+
 Operations:
   curl -s '{h}/metrics' | grep '^hydrant_cache'
   curl -si -X DELETE -H 'Authorization: Bearer {adm}' '{h}/admin/files/{f}'
@@ -80,6 +95,7 @@ Ctrl-C stops both.
         sim = simulator.base_url(),
         tok = DEMO_CLIENT_TOKEN,
         adm = DEMO_ADMIN_TOKEN,
+        receiver_url = receiver_url,
     );
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
@@ -90,4 +106,58 @@ Ctrl-C stops both.
         .map_err(|e| e.to_string());
     simulator.shutdown();
     result
+}
+
+/// The demo's webhook receiver: verifies each relayed delivery with the same secret (as an
+/// application would, e.g. with the official SDK) and prints one line per event.
+async fn receive_webhooks(listener: tokio::net::TcpListener) {
+    use http_body_util::BodyExt;
+    let Some(verifier) =
+        crate::webhooks::verify::WebhookVerifier::new(&[sim::DEFAULT_WEBHOOK_SECRET.to_string()])
+    else {
+        return;
+    };
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            return;
+        };
+        let verifier = verifier.clone();
+        tokio::spawn(async move {
+            let svc =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let verifier = verifier.clone();
+                    async move {
+                        let (parts, body) = req.into_parts();
+                        let body = body
+                            .collect()
+                            .await
+                            .map(|c| c.to_bytes())
+                            .unwrap_or_default();
+                        let ok = verifier
+                            .verify(&parts.headers, &body, crate::clock::now_unix() as i64)
+                            .is_ok();
+                        let event = serde_json::from_slice::<serde_json::Value>(&body)
+                            .ok()
+                            .and_then(|v| v.get("event").and_then(|e| e.as_str()).map(String::from))
+                            .unwrap_or_else(|| "?".into());
+                        println!(
+                            "demo receiver: {} event {event} (signature {})",
+                            if ok { "accepted" } else { "REJECTED" },
+                            if ok { "verified" } else { "invalid" }
+                        );
+                        let status = if ok { 200 } else { 401 };
+                        let mut resp = hyper::Response::new(http_body_util::Full::new(
+                            bytes::Bytes::from_static(b"{}"),
+                        ));
+                        *resp.status_mut() =
+                            http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::OK);
+                        Ok::<_, std::convert::Infallible>(resp)
+                    }
+                });
+            let _ =
+                hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new())
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+        });
+    }
 }
