@@ -68,9 +68,9 @@ pub enum Error {
     /// Nothing here (unknown route, failed/skipped/absent rendition, unknown file).
     #[error("{0}")]
     NotFound(&'static str),
-    /// Known path, wrong method.
-    #[error("Method not allowed.")]
-    MethodNotAllowed,
+    /// Known path, wrong method; holds the `Allow` value.
+    #[error("Method not allowed; use {0}.")]
+    MethodNotAllowed(&'static str),
     /// Body over the route's limit.
     #[error("Request body too large.")]
     PayloadTooLarge,
@@ -116,7 +116,7 @@ impl Error {
             }
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Error::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -139,7 +139,7 @@ impl Error {
             Error::Forbidden(_) => "forbidden",
             Error::Unauthorized { code, .. } => code,
             Error::NotFound(_) => "not_found",
-            Error::MethodNotAllowed => "method_not_allowed",
+            Error::MethodNotAllowed(_) => "method_not_allowed",
             Error::PayloadTooLarge => "payload_too_large",
             Error::HeadersTooLarge => "headers_too_large",
             Error::RateLimited { .. } => "rate_limited",
@@ -176,6 +176,9 @@ impl Error {
             } => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
                 h.insert(REASON_HEADER, HeaderValue::from_static(reason.as_str()));
+            }
+            Error::MethodNotAllowed(allow) => {
+                h.insert(header::ALLOW, HeaderValue::from_static(allow));
             }
             _ => {}
         }

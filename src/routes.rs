@@ -56,8 +56,8 @@ pub enum Route {
     AdminPurge(FileId),
     /// An id hydrant must interpret is malformed.
     InvalidId,
-    /// Known path, wrong method.
-    MethodNotAllowed,
+    /// Known path, wrong method (with the methods it allows).
+    MethodNotAllowed(&'static str),
     /// Nothing here.
     NotFound,
 }
@@ -74,7 +74,7 @@ impl Route {
             Route::Invalidating(_) | Route::Priming | Route::PassThrough => RouteClass::passthrough,
             Route::Webhook => RouteClass::webhook,
             Route::AdminPurge(_) => RouteClass::admin,
-            Route::InvalidId | Route::MethodNotAllowed | Route::NotFound => RouteClass::unknown,
+            Route::InvalidId | Route::MethodNotAllowed(_) | Route::NotFound => RouteClass::unknown,
         }
     }
 }
@@ -116,9 +116,9 @@ pub fn classify(method: &Method, path: &str) -> Route {
         "/healthz" if get_or_head => return Route::Healthz,
         "/readyz" if get_or_head => return Route::Readyz,
         "/metrics" if get_or_head => return Route::Metrics,
-        "/healthz" | "/readyz" | "/metrics" => return Route::MethodNotAllowed,
+        "/healthz" | "/readyz" | "/metrics" => return Route::MethodNotAllowed("GET, HEAD"),
         "/webhooks/videogen" if method == Method::POST => return Route::Webhook,
-        "/webhooks/videogen" => return Route::MethodNotAllowed,
+        "/webhooks/videogen" => return Route::MethodNotAllowed("POST"),
         "/v1" => return Route::PassThrough,
         _ => {}
     }
@@ -133,13 +133,13 @@ pub fn classify(method: &Method, path: &str) -> Route {
             Some(_) => return Route::NotFound,
         };
         if !get_or_head {
-            return Route::MethodNotAllowed;
+            return Route::MethodNotAllowed("GET, HEAD");
         }
         return id_route(id, route);
     }
     if let Some(id) = path.strip_prefix("/admin/files/") {
         if method != Method::DELETE {
-            return Route::MethodNotAllowed;
+            return Route::MethodNotAllowed("DELETE");
         }
         return id_route(id, Route::AdminPurge);
     }
@@ -253,7 +253,7 @@ async fn dispatch(app: &Arc<App>, route: Route, req: Request<Body>) -> Result<Ha
             Ok(own(resp))
         }
         Route::InvalidId => Err(Error::InvalidId),
-        Route::MethodNotAllowed => Err(Error::MethodNotAllowed),
+        Route::MethodNotAllowed(allow) => Err(Error::MethodNotAllowed(allow)),
         Route::NotFound => Err(Error::NotFound("Not found.")),
         Route::Redirect(id) => {
             let (response, cache) = redirect::redirect(app, id, req.uri().query()).await?;
@@ -379,7 +379,10 @@ mod tests {
             classify(&g, "/files/vg_file_1"),
             Route::FileJson(id("vg_file_1"))
         );
-        assert_eq!(classify(&p, "/files/vg_file_1"), Route::MethodNotAllowed);
+        assert_eq!(
+            classify(&p, "/files/vg_file_1"),
+            Route::MethodNotAllowed("GET, HEAD")
+        );
         assert_eq!(classify(&g, "/files/bad.id/redirect"), Route::InvalidId);
         assert_eq!(classify(&g, "/files//redirect"), Route::InvalidId);
         assert_eq!(classify(&g, "/files/a/other"), Route::NotFound);
@@ -409,12 +412,18 @@ mod tests {
         assert_eq!(classify(&p, "/v1/tools/generate-image"), Route::PassThrough);
         assert_eq!(classify(&g, "/v1/me"), Route::PassThrough);
         assert_eq!(classify(&p, "/webhooks/videogen"), Route::Webhook);
-        assert_eq!(classify(&g, "/webhooks/videogen"), Route::MethodNotAllowed);
+        assert_eq!(
+            classify(&g, "/webhooks/videogen"),
+            Route::MethodNotAllowed("POST")
+        );
         assert_eq!(
             classify(&Method::DELETE, "/admin/files/x"),
             Route::AdminPurge(id("x"))
         );
-        assert_eq!(classify(&g, "/admin/files/x"), Route::MethodNotAllowed);
+        assert_eq!(
+            classify(&g, "/admin/files/x"),
+            Route::MethodNotAllowed("DELETE")
+        );
         assert_eq!(classify(&g, "/"), Route::NotFound);
         assert_eq!(classify(&g, "/healthz"), Route::Healthz);
         let long = "a".repeat(129);

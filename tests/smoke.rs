@@ -7,10 +7,16 @@ use hydrant::config::ServeArgs;
 #[tokio::test]
 async fn redirect_then_hit() {
     let s = Stack::start(ServeArgs::default()).await;
-    let r = s.client.get(&s.url(&format!("/files/{READY}/redirect")), None).await;
+    let r = s
+        .client
+        .get(&s.url(&format!("/files/{READY}/redirect")), None)
+        .await;
     assert_eq!(r.status, 302);
     assert_eq!(r.header("x-cache"), Some("MISS"));
-    let r2 = s.client.get(&s.url(&format!("/files/{READY}/redirect")), None).await;
+    let r2 = s
+        .client
+        .get(&s.url(&format!("/files/{READY}/redirect")), None)
+        .await;
     assert_eq!(r2.status, 302);
     assert_eq!(r2.header("x-cache"), Some("HIT"));
     assert_eq!(r.header("location"), r2.header("location"));

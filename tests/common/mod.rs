@@ -178,3 +178,74 @@ impl HttpClient {
         self.send(Method::POST, url, bearer, body).await
     }
 }
+
+// ---- added for cache.rs / redirect.rs: a scripted fake upstream ----
+
+/// A loopback server standing in for VideoGen that answers every request with `status` and
+/// exactly the bytes of `body` (as JSON). Returns its base URL and a count of requests served.
+/// Lets tests control the upstream body byte for byte (odd formatting, unsafe URLs).
+pub async fn fake_upstream(
+    status: u16,
+    body: String,
+) -> (String, Arc<std::sync::atomic::AtomicU64>) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let served = Arc::new(AtomicU64::new(0));
+    let body = Bytes::from(body);
+    let counter = served.clone();
+    // Ends with the test's runtime.
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (body, counter) = (body.clone(), counter.clone());
+            tokio::spawn(async move {
+                let svc =
+                    hyper::service::service_fn(move |_req: Request<hyper::body::Incoming>| {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        let resp = hyper::Response::builder()
+                            .status(status)
+                            .header("content-type", "application/json")
+                            .body(Full::new(body.clone()))
+                            .unwrap();
+                        async move { Ok::<_, std::convert::Infallible>(resp) }
+                    });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    (format!("http://{addr}"), served)
+}
+
+// ---- added for cache.rs / cache_limits.rs / redirect.rs: timing windows ----
+
+/// A timing-sensitive scenario missed its window because the machine stalled.
+#[derive(Debug)]
+pub struct Stalled;
+
+/// `Err(Stalled)` once `deadline` has passed; checked after a time-critical response, so
+/// the assertions that follow are only judged on runs that kept to their timing window.
+pub fn before(deadline: tokio::time::Instant) -> Result<(), Stalled> {
+    if tokio::time::Instant::now() < deadline {
+        Ok(())
+    } else {
+        Err(Stalled)
+    }
+}
+
+/// Runs a timing-sensitive scenario (a fresh stack each time) up to 3 times until one run
+/// keeps to its timing windows; panics if none does. Its assertions always apply.
+pub async fn retry_if_stalled<F, Fut>(mut scenario: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), Stalled>>,
+{
+    for attempt in 1..=3 {
+        if scenario().await.is_ok() {
+            return;
+        }
+        eprintln!("attempt {attempt}: timing window missed (machine stalled), retrying");
+    }
+    panic!("timing window missed 3 times in a row");
+}

@@ -79,8 +79,16 @@ def _child_env() -> dict[str, str]:
         if not (k.startswith("HYDRANT_") or k.startswith("VIDEOGEN_"))
     }
     env.setdefault("RUST_LOG", "info")
+    env["NO_COLOR"] = "1"
     env.setdefault("RUST_BACKTRACE", "1")
     return env
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _read(path: Path) -> str:
+    return _ANSI.sub("", path.read_text(errors="replace")) if path.exists() else ""
 
 
 class Proc:
@@ -107,10 +115,10 @@ class Proc:
         return self.popen.poll() is None
 
     def stdout(self) -> str:
-        return self.stdout_path.read_text(errors="replace") if self.stdout_path.exists() else ""
+        return _read(self.stdout_path)
 
     def stderr(self) -> str:
-        return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+        return _read(self.stderr_path)
 
     def logs(self) -> str:
         def tail(s: str) -> str:

@@ -27,7 +27,7 @@ def test_unknown_file_is_the_upstream_404(proxy, direct, sim):
     assert sim.stats()["getFileCalls"] == before + 2
 
 
-def test_unknown_file_request_id_matches_raw_response(hydrant, raw):
+def test_unknown_file_raw_response_keeps_upstream_request_id(hydrant, raw):
     r = raw.get(f"{hydrant.url}/v1/files/vg_file_alpha_9999", headers=bearer("vg_sim_key_alpha"))
     assert r.status_code == 404
     assert r.json() == {"message": "File not found.", "code": "not_found"}
@@ -80,7 +80,7 @@ def test_no_key_is_401_locally(hydrant, sim, raw, method, path):
     assert sim.stats()["totalRequests"] == before
 
 
-def test_sdk_with_non_bearer_auth_gets_401_locally(hydrant, sim, raw):
+def test_non_bearer_auth_is_401_locally(hydrant, sim, raw):
     before = sim.stats()["totalRequests"]
     r = raw.get(f"{hydrant.url}/v1/me", headers={"Authorization": "Basic dXNlcjpwYXNz"})
     assert r.status_code == 401
@@ -97,7 +97,7 @@ def test_invalid_id_is_400_locally(hydrant, sim, raw):
 
 
 def test_sdk_error_object_for_hydrant_errors(hydrant, sim):
-    # An SDK pointed at hydrant with an empty-ish key still gets a VideoGenError it can read.
+    # Errors hydrant makes itself are VideoGen-shaped, so the SDK reads them like upstream ones.
     with VideoGen(api_key="sdk-client-token", base_url=hydrant.url, timeout=HTTP_TIMEOUT_S) as c:
         with pytest.raises(VideoGenError) as e:
             c.files.hydrate_file(file_id="bad.id!")

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# The one test command of the project: builds hydrant, runs the Rust tests, then the official
+# Python SDK suite (tests/sdk) against the built binary.
+#
+#   tests/run.sh          everything (what CI runs)
+#   tests/run.sh rust     build + Rust tests only
+#   tests/run.sh sdk      build + SDK suite only (extra arguments go to pytest)
+#
+# Needs only the Rust toolchain, gcc and python3 (python3-venv is installed with apt-get when
+# missing and running as root). The venv lives in target/sdk-venv and is reused.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+MODE="${1:-all}"
+case "$MODE" in
+  all | rust | sdk) shift || true ;;
+  -h | --help)
+    sed -n '2,10p' "$0"
+    exit 0
+    ;;
+  *)
+    echo "usage: tests/run.sh [all|rust|sdk] [pytest args...]" >&2
+    exit 2
+    ;;
+esac
+
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+VENV="$ROOT/target/sdk-venv"
+REQUIREMENTS="$ROOT/tests/sdk/requirements.txt"
+
+section() {
+  printf '\n==== %s ====\n' "$*"
+}
+
+build() {
+  section "cargo build --locked"
+  cargo build --locked --bins
+}
+
+rust_tests() {
+  section "Rust tests"
+  if cargo nextest --version >/dev/null 2>&1; then
+    local no_tests=()
+    # Newer nextest fails a run that finds no tests; a crate between tests is not a failure.
+    if cargo nextest run --help 2>/dev/null | grep -q -- '--no-tests'; then
+      no_tests=(--no-tests=warn)
+    fi
+    cargo nextest run --locked --all-targets --no-fail-fast "${no_tests[@]}" || return 1
+  else
+    cargo test --locked --all-targets --no-fail-fast || return 1
+  fi
+  section "Rust doc tests"
+  cargo test --locked --doc || return 1
+}
+
+ensure_venv() {
+  section "Python venv ($VENV)"
+  if [[ -x "$VENV/bin/python" ]] && "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    echo "reusing $VENV"
+  else
+    rm -rf "$VENV"
+    if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+      if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        echo "python3 venv module missing: installing python3-venv"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq || return 1
+        apt-get install -y -qq python3-venv >/dev/null || return 1
+      else
+        echo "error: python3 lacks the venv module; install python3-venv" >&2
+        return 1
+      fi
+    fi
+    python3 -m venv "$VENV" || { rm -rf "$VENV"; return 1; }
+  fi
+  local stamp="$VENV/.requirements.sha256"
+  local want
+  want="$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)" || return 1
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]] \
+    && "$VENV/bin/python" -c 'import videogen, httpx, pytest' >/dev/null 2>&1; then
+    echo "requirements already satisfied"
+  else
+    echo "pip install -r tests/sdk/requirements.txt"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS" \
+      || return 1
+    echo "$want" >"$stamp"
+  fi
+}
+
+sdk_tests() {
+  ensure_venv || return 1
+  section "SDK suite (pytest tests/sdk)"
+  local bin="$TARGET_DIR/debug/hydrant"
+  if [[ ! -x "$bin" ]]; then
+    echo "error: $bin not built" >&2
+    return 1
+  fi
+  HYDRANT_BIN="$bin" PYTHONDONTWRITEBYTECODE=1 \
+    "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/sdk "$@"
+}
+
+START=$SECONDS
+build
+# Every stage runs even when an earlier one failed, so one run reports every failure.
+FAILED=()
+if [[ "$MODE" == all || "$MODE" == rust ]]; then
+  rust_tests || FAILED+=("rust")
+fi
+if [[ "$MODE" == all || "$MODE" == sdk ]]; then
+  sdk_tests "$@" || FAILED+=("sdk")
+fi
+if ((${#FAILED[@]})); then
+  section "FAILED: ${FAILED[*]} ($MODE, $((SECONDS - START)) s)"
+  exit 1
+fi
+section "all passed ($MODE) in $((SECONDS - START)) s"
