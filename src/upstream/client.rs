@@ -56,7 +56,7 @@ pub struct Buffered {
 /// The pooled upstream client.
 #[derive(Clone)]
 pub struct UpstreamClient {
-    http: Client<HttpsConnector<HttpConnector>, Body>,
+    http: Client<Connector, Body>,
     base: Arc<UpstreamBase>,
     timeout: Duration,
 }
@@ -69,11 +69,53 @@ impl std::fmt::Debug for UpstreamClient {
     }
 }
 
+/// Bounds a whole connection set-up (TCP connect *and* TLS handshake) by one timeout;
+/// `HttpConnector`'s own timeout covers only the TCP part.
+#[derive(Clone, Debug)]
+pub struct TimeoutConnector<C> {
+    inner: C,
+    timeout: Duration,
+}
+
+/// The connector stack every outbound client uses.
+pub type Connector = TimeoutConnector<HttpsConnector<HttpConnector>>;
+
+impl<C> tower_service::Service<Uri> for TimeoutConnector<C>
+where
+    C: tower_service::Service<Uri> + Send,
+    C::Future: Send + 'static,
+    C::Error: Into<crate::body::BoxError>,
+{
+    type Response = C::Response;
+    type Error = crate::body::BoxError;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<C::Response, crate::body::BoxError>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let connecting = self.inner.call(uri);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, connecting).await {
+                Ok(r) => r.map_err(Into::into),
+                Err(_) => Err("connect timed out (TCP + TLS)".into()),
+            }
+        })
+    }
+}
+
 /// A client for outbound calls to arbitrary http(s) URLs (webhook relay), sharing the TLS set-up.
 pub fn build_client(
     connect_timeout: Duration,
     native_roots: bool,
-) -> std::io::Result<Client<HttpsConnector<HttpConnector>, Body>> {
+) -> std::io::Result<Client<Connector, Body>> {
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);
@@ -98,7 +140,10 @@ pub fn build_client(
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(512)
-        .build(https))
+        .build(TimeoutConnector {
+            inner: https,
+            timeout: connect_timeout,
+        }))
 }
 
 impl UpstreamClient {
@@ -183,5 +228,47 @@ impl UpstreamClient {
             Err(_) => Err(UpstreamError::Timeout),
             Ok(r) => r.map(|b| (b, start.elapsed())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ServeArgs;
+
+    #[tokio::test]
+    async fn tls_handshake_is_bounded_by_the_connect_timeout() {
+        // Accepts TCP but never speaks TLS: only a timeout around the handshake ends it.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let held = tokio::spawn(async move {
+            let mut conns = Vec::new();
+            while let Ok((s, _)) = listener.accept().await {
+                conns.push(s);
+            }
+        });
+        let cfg = Config::resolve(ServeArgs {
+            upstream: Some(format!("https://{addr}")),
+            connect_timeout: Some("300ms".into()),
+            upstream_timeout: Some("20s".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let client = UpstreamClient::new(&cfg).unwrap();
+        let mut req = Request::new(crate::body::empty());
+        *req.uri_mut() = client.uri("/v1/me").unwrap();
+        let start = Instant::now();
+        let r = client.send(req).await;
+        assert!(
+            matches!(r, Err(UpstreamError::Connect)),
+            "{:?}",
+            r.map(|_| ())
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            start.elapsed()
+        );
+        held.abort();
     }
 }

@@ -14,8 +14,6 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, Uri};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 
 use crate::app::App;
@@ -64,7 +62,7 @@ enum Seen {
 pub struct Webhooks {
     verifier: WebhookVerifier,
     forward: Option<Uri>,
-    client: Client<HttpsConnector<HttpConnector>, Body>,
+    client: Client<crate::upstream::client::Connector, Body>,
     seen: moka::sync::Cache<String, Seen>,
     metrics: Arc<Metrics>,
 }
