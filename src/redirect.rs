@@ -91,19 +91,25 @@ fn upstream_failure(r: &Reply) -> Error {
     }
 }
 
-async fn lookup(app: &Arc<App>, id: FileId) -> Result<(Arc<Entry>, CacheStatus), Error> {
+/// A lookup's result on a frontend route: a file, or a remembered 404 answered with the
+/// upstream's stored body.
+enum Found {
+    File(Arc<Entry>, CacheStatus),
+    Gone(Response<Body>, CacheStatus),
+}
+
+async fn lookup(app: &Arc<App>, id: FileId) -> Result<Found, Error> {
     let auth = app.auth.proxy()?;
     let key = Key {
         tenant: auth.tenant,
         file: id,
     };
     match app.hydrator.get(key, auth).await? {
-        Served::Entry { entry, cache } => {
-            if entry.status == StatusCode::NOT_FOUND {
-                return Err(Error::NotFound("File not found."));
-            }
-            Ok((entry, cache))
-        }
+        Served::Entry { entry, cache } if entry.status == StatusCode::NOT_FOUND => Ok(Found::Gone(
+            respond::entry_body(&entry, cache, clock::now()),
+            cache,
+        )),
+        Served::Entry { entry, cache } => Ok(Found::File(entry, cache)),
         Served::Reply(r) => Err(upstream_failure(&r)),
     }
 }
@@ -116,7 +122,10 @@ pub async fn redirect(
 ) -> Result<(Response<Body>, CacheStatus), Error> {
     let q = FrontQuery::parse(query)?;
     check_signature(app, id, &q)?;
-    let (entry, cache) = lookup(app, id).await?;
+    let (entry, cache) = match lookup(app, id).await? {
+        Found::File(entry, cache) => (entry, cache),
+        Found::Gone(resp, cache) => return Ok((resp, cache)),
+    };
     let now = clock::now();
     let resp = redirect_response(
         &entry,
@@ -181,7 +190,10 @@ pub async fn file_json(
 ) -> Result<(Response<Body>, CacheStatus), Error> {
     let q = FrontQuery::parse(query)?;
     check_signature(app, id, &q)?;
-    let (entry, cache) = lookup(app, id).await?;
+    let (entry, cache) = match lookup(app, id).await? {
+        Found::File(entry, cache) => (entry, cache),
+        Found::Gone(resp, cache) => return Ok((resp, cache)),
+    };
     let now = clock::now();
     let base = format!("{}/files/{}/redirect?rendition=", app.config.public_url, id);
     let signed = match (&app.signer, &q.exp, &q.sig) {
