@@ -4,8 +4,6 @@
 //! so that SDKs parse hydrant's errors exactly like VideoGen's. Messages never carry secrets,
 //! ids of other tenants or signed URLs.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
@@ -18,10 +16,8 @@ pub enum Reason {
     LimiterSaturated,
     /// The tenant is paused after an upstream 429 or `X-RateLimit-Remaining: 0`.
     UpstreamPaused,
-    /// The rendition is still being processed upstream.
+    /// The rendition is still being processed upstream (or the delivery is in progress).
     Pending,
-    /// The server is shutting down.
-    Draining,
 }
 
 impl Reason {
@@ -31,7 +27,6 @@ impl Reason {
             Reason::LimiterSaturated => "limiter_saturated",
             Reason::UpstreamPaused => "upstream_paused",
             Reason::Pending => "pending",
-            Reason::Draining => "draining",
         }
     }
 }
@@ -85,7 +80,7 @@ pub enum Error {
         /// Which limit.
         reason: Reason,
     },
-    /// The rendition is not ready yet, or the server is draining.
+    /// The rendition is not ready yet.
     #[error("{message}")]
     Unavailable {
         /// Human-readable reason.
@@ -189,12 +184,6 @@ impl Error {
 /// Header naming why hydrant itself refused (`429`/`503`).
 pub const REASON_HEADER: header::HeaderName = header::HeaderName::from_static("x-hydrant-reason");
 
-/// Whole seconds for a `Retry-After` header: rounded up, at least 1.
-pub fn retry_after_secs(d: Duration) -> u64 {
-    let s = d.as_secs() + u64::from(d.subsec_nanos() > 0);
-    s.max(1)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,14 +203,6 @@ mod tests {
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(v["code"], "rate_limited");
         assert!(v["message"].as_str().unwrap().contains("retry after 7s"));
-    }
-
-    #[test]
-    fn retry_after_rounds_up() {
-        assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
-        assert_eq!(retry_after_secs(Duration::from_millis(1001)), 2);
-        assert_eq!(retry_after_secs(Duration::from_secs(3)), 3);
-        assert_eq!(retry_after_secs(Duration::ZERO), 1);
     }
 
     #[test]

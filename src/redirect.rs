@@ -13,13 +13,14 @@ use http::{header, HeaderValue, Response, StatusCode};
 use crate::app::App;
 use crate::body::{self, Body};
 use crate::clock;
-use crate::error::{retry_after_secs, Error, Reason};
+use crate::error::{Error, Reason};
 use crate::file_id::FileId;
 use crate::header_arena;
 use crate::hydration::entry::{Entry, Location};
 use crate::hydration::file::{Rendition, SourceStatus};
 use crate::hydration::hydrator::{Reply, Served};
 use crate::hydration::policy;
+use crate::hydration::policy::retry_after_secs;
 use crate::hydration::store::Key;
 use crate::respond;
 use crate::signing::SignError;
@@ -91,25 +92,32 @@ fn upstream_failure(r: &Reply) -> Error {
     }
 }
 
-/// A lookup's result on a frontend route: a file, or a remembered 404 answered with the
-/// upstream's stored body.
-enum Found {
-    File(Arc<Entry>, CacheStatus),
-    Gone(Response<Body>, CacheStatus),
+/// A frontend lookup's result: a file (with the parsed query), or a finished response (a
+/// remembered 404 answered with the upstream's stored body).
+enum Found<'q> {
+    File(FrontQuery<'q>, Arc<Entry>, CacheStatus),
+    Done(Response<Body>, CacheStatus),
 }
 
-async fn lookup(app: &Arc<App>, id: FileId) -> Result<Found, Error> {
+/// The shared prologue of both frontend routes: query, signature, lookup.
+async fn lookup<'q>(
+    app: &Arc<App>,
+    id: FileId,
+    query: Option<&'q str>,
+) -> Result<Found<'q>, Error> {
+    let q = FrontQuery::parse(query)?;
+    check_signature(app, id, &q)?;
     let auth = app.auth.proxy()?;
     let key = Key {
         tenant: auth.tenant,
         file: id,
     };
     match app.hydrator.get(key, auth).await? {
-        Served::Entry { entry, cache } if entry.status == StatusCode::NOT_FOUND => Ok(Found::Gone(
+        Served::Entry { entry, cache } if entry.status == StatusCode::NOT_FOUND => Ok(Found::Done(
             respond::entry_body(&entry, cache, clock::now()),
             cache,
         )),
-        Served::Entry { entry, cache } => Ok(Found::File(entry, cache)),
+        Served::Entry { entry, cache } => Ok(Found::File(q, entry, cache)),
         Served::Reply(r) => Err(upstream_failure(&r)),
     }
 }
@@ -120,11 +128,9 @@ pub async fn redirect(
     id: FileId,
     query: Option<&str>,
 ) -> Result<(Response<Body>, CacheStatus), Error> {
-    let q = FrontQuery::parse(query)?;
-    check_signature(app, id, &q)?;
-    let (entry, cache) = match lookup(app, id).await? {
-        Found::File(entry, cache) => (entry, cache),
-        Found::Gone(resp, cache) => return Ok((resp, cache)),
+    let (q, entry, cache) = match lookup(app, id, query).await? {
+        Found::File(q, entry, cache) => (q, entry, cache),
+        Found::Done(resp, cache) => return Ok((resp, cache)),
     };
     let now = clock::now();
     let resp = redirect_response(
@@ -188,11 +194,9 @@ pub async fn file_json(
     id: FileId,
     query: Option<&str>,
 ) -> Result<(Response<Body>, CacheStatus), Error> {
-    let q = FrontQuery::parse(query)?;
-    check_signature(app, id, &q)?;
-    let (entry, cache) = match lookup(app, id).await? {
-        Found::File(entry, cache) => (entry, cache),
-        Found::Gone(resp, cache) => return Ok((resp, cache)),
+    let (q, entry, cache) = match lookup(app, id, query).await? {
+        Found::File(q, entry, cache) => (q, entry, cache),
+        Found::Done(resp, cache) => return Ok((resp, cache)),
     };
     let now = clock::now();
     let base = format!("{}/files/{}/redirect?rendition=", app.config.public_url, id);
