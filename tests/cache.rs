@@ -753,3 +753,32 @@ async fn skipped_and_public_sources_do_not_shorten_the_ttl() {
     }
     s.stop().await;
 }
+
+/// The cold-burst figure: 1,000 concurrent first requests for one file through the
+/// browser route make one upstream call between them.
+#[tokio::test]
+async fn cold_burst_of_1000_redirects_makes_one_upstream_call() {
+    let s = Stack::start(ServeArgs::default()).await;
+    s.sim
+        .push_fault(fault(FaultKind::Latency(Duration::from_millis(300))));
+    let url = s.url(&format!("/files/{READY}/redirect"));
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let (c, url) = (s.client.clone(), url.clone());
+            tokio::spawn(async move { c.get(&url, None).await })
+        })
+        .collect();
+    let mut locations = std::collections::HashSet::new();
+    for t in tasks {
+        let r = t.await.unwrap();
+        assert_eq!(r.status, 302);
+        locations.insert(r.header("location").unwrap().to_string());
+    }
+    assert_eq!(
+        s.sim.hydrate_calls(READY),
+        1,
+        "one upstream hydrate for 1,000 requests"
+    );
+    assert_eq!(locations.len(), 1, "everyone got the same URL");
+    s.stop().await;
+}
