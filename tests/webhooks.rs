@@ -94,6 +94,23 @@ async fn rejections() {
     // future beyond tolerance
     let r = deliver(&s, DEFAULT_WEBHOOK_SECRET, "msg_3", now() + 301, body).await;
     assert_eq!(r.status, 401);
+    // a timestamp that is not an integer
+    let r = s
+        .client
+        .send_with(
+            http::Method::POST,
+            &s.url("/webhooks/videogen"),
+            None,
+            Some(body),
+            &[
+                ("webhook-id", "m"),
+                ("webhook-timestamp", "soon"),
+                ("webhook-signature", "v1,AAAA"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["code"], "bad_timestamp");
     // not an object
     let r = deliver(&s, DEFAULT_WEBHOOK_SECRET, "msg_4", now(), b"[1,2]").await;
     assert_eq!(r.status, 400);
