@@ -125,7 +125,7 @@ fn pure(c: &mut Criterion) {
     c.bench_function("entry_build", |b| {
         b.iter(|| {
             black_box(Entry::hydrated(
-                body.clone(),
+                &body,
                 HeaderValue::from_static("application/json"),
                 tokio::time::Instant::now(),
                 &p,

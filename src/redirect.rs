@@ -155,7 +155,7 @@ pub fn redirect_response(
     match (r.status, &r.location) {
         (SourceStatus::Ready, Location::Ready(location)) => {
             let max_age = policy::max_age_for_expiry(
-                r.expiry,
+                r.expiry(),
                 clock::unix_at(now),
                 entry.fresh_left(now),
                 app.hydrator.policy(),
@@ -215,13 +215,13 @@ pub async fn file_json(
         }
         let mut o = serde_json::Map::new();
         o.insert("status".into(), e.status.as_str().into());
-        if let Some(w) = e.width {
+        if let Some(w) = e.width() {
             o.insert("width".into(), w.into());
         }
-        if let Some(h) = e.height {
+        if let Some(h) = e.height() {
             o.insert("height".into(), h.into());
         }
-        if let Some(b) = e.file_bytes {
+        if let Some(b) = e.file_bytes() {
             o.insert("fileBytes".into(), b.into());
         }
         if e.status == SourceStatus::Ready && matches!(e.location, Location::Ready(_)) {

@@ -26,21 +26,42 @@ pub enum Location {
     Unsafe,
 }
 
-/// What hydrant keeps of one rendition.
+/// What hydrant keeps of one rendition. Compact on purpose (five per entry, 100,000s of
+/// entries): absent numbers are sentinels behind accessors rather than `Option`s.
 #[derive(Clone, Debug)]
 pub struct RenditionEntry {
     /// Processing state.
     pub status: SourceStatus,
     /// Where `/files/{id}/redirect` sends the browser.
     pub location: Location,
+    expiry: f64,
+    width: u32,
+    height: u32,
+    file_bytes: u64,
+}
+
+impl RenditionEntry {
     /// The URL's real expiry (min of `expiresAt` and what the URL itself states).
-    pub expiry: Option<f64>,
-    /// Pixel width.
-    pub width: Option<u64>,
-    /// Pixel height.
-    pub height: Option<u64>,
-    /// Size in bytes.
-    pub file_bytes: Option<u64>,
+    pub fn expiry(&self) -> Option<f64> {
+        (!self.expiry.is_nan()).then_some(self.expiry)
+    }
+    /// Pixel width, if stated.
+    pub fn width(&self) -> Option<u64> {
+        (self.width != u32::MAX).then_some(u64::from(self.width))
+    }
+    /// Pixel height, if stated.
+    pub fn height(&self) -> Option<u64> {
+        (self.height != u32::MAX).then_some(u64::from(self.height))
+    }
+    /// Size in bytes, if stated.
+    pub fn file_bytes(&self) -> Option<u64> {
+        (self.file_bytes != u64::MAX).then_some(self.file_bytes)
+    }
+}
+
+/// A pixel dimension as stored: `u32::MAX` for unknown (or absurd) values.
+fn dim(v: Option<u64>) -> u32 {
+    v.and_then(|v| u32::try_from(v).ok()).unwrap_or(u32::MAX)
 }
 
 /// The few descriptive fields the frontend JSON view shows.
@@ -123,10 +144,10 @@ fn rendition(src: &Source, body: &Bytes, allow_http: bool) -> RenditionEntry {
     RenditionEntry {
         status: src.status,
         location,
-        expiry: policy::source_expiry(src),
-        width: src.width,
-        height: src.height,
-        file_bytes: src.file_bytes,
+        expiry: policy::source_expiry(src).unwrap_or(f64::NAN),
+        width: dim(src.width),
+        height: dim(src.height),
+        file_bytes: src.file_bytes.unwrap_or(u64::MAX),
     }
 }
 
@@ -142,21 +163,24 @@ fn instant_at(now: Instant, now_unix: f64, unix: f64) -> Instant {
 const EMPTY: RenditionEntry = RenditionEntry {
     status: SourceStatus::Absent,
     location: Location::None,
-    expiry: None,
-    width: None,
-    height: None,
-    file_bytes: None,
+    expiry: f64::NAN,
+    width: u32::MAX,
+    height: u32::MAX,
+    file_bytes: u64::MAX,
 };
 
 impl Entry {
     /// Build from a `200` hydrate body (or a primed file object's bytes).
     pub fn hydrated(
-        body: Bytes,
+        body: &[u8],
         content_type: HeaderValue,
         now: Instant,
         p: &Policy,
         allow_http: bool,
     ) -> Result<Entry, FileError> {
+        // Own the bytes exactly: a body chunk read by hyper can share (and so pin) its whole
+        // read buffer, several times the body's size, for as long as the entry lives.
+        let body = Bytes::copy_from_slice(body);
         let view = FileView::parse(&body)?;
         let now_unix = clock::unix_at(now);
         let f = policy::freshness(&view, now_unix, p);
@@ -189,7 +213,8 @@ impl Entry {
     }
 
     /// A remembered upstream `404`, served for `negative_ttl`.
-    pub fn negative(body: Bytes, content_type: HeaderValue, now: Instant, p: &Policy) -> Entry {
+    pub fn negative(body: &[u8], content_type: HeaderValue, now: Instant, p: &Policy) -> Entry {
+        let body = Bytes::copy_from_slice(body);
         let until = now + p.negative_ttl.min(p.max_ttl);
         Entry {
             status: StatusCode::NOT_FOUND,
@@ -290,7 +315,7 @@ mod tests {
             "https://cdn.example/d?X-Amz-Signature=abc",
         );
         let e = Entry::hydrated(
-            b.clone(),
+            &b,
             HeaderValue::from_static("application/json"),
             now,
             &Policy::default(),
@@ -303,12 +328,15 @@ mod tests {
                 assert_eq!(v, "https://cdn.example/d?X-Amz-Signature=abc");
                 // zero-copy: the header value points into the body
                 let vp = v.as_bytes().as_ptr() as usize;
-                let bp = b.as_ptr() as usize;
-                assert!(vp >= bp && vp < bp + b.len());
+                let bp = e.body.as_ptr() as usize;
+                assert!(vp >= bp && vp < bp + e.body.len());
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(d.width, Some(1920));
+        assert_eq!(d.width(), Some(1920));
+        assert_eq!(d.file_bytes(), Some(99));
+        assert!(d.expiry().is_some());
+        assert_eq!(e.rendition(Rendition::Thumbnail).width(), None);
         let ttl = e.fresh_until - now;
         assert!(
             ttl <= Duration::from_secs(3540) && ttl > Duration::from_secs(3530),
@@ -338,7 +366,7 @@ mod tests {
             "ftp://x/y",
         ] {
             let e = Entry::hydrated(
-                body(clock::unix_at(now), url),
+                &body(clock::unix_at(now), url),
                 HeaderValue::from_static("application/json"),
                 now,
                 &p,
@@ -351,7 +379,7 @@ mod tests {
             );
         }
         let e = Entry::hydrated(
-            body(clock::unix_at(now), "http://127.0.0.1:9/x"),
+            &body(clock::unix_at(now), "http://127.0.0.1:9/x"),
             HeaderValue::from_static("application/json"),
             now,
             &p,
@@ -368,7 +396,7 @@ mod tests {
     async fn refresh_is_claimed_once() {
         let now = clock::now();
         let e = Entry::hydrated(
-            body(clock::unix_at(now), "https://c/x"),
+            &body(clock::unix_at(now), "https://c/x"),
             HeaderValue::from_static("application/json"),
             now,
             &Policy::default(),
@@ -387,7 +415,7 @@ mod tests {
     async fn negative_entries() {
         let now = clock::now();
         let e = Entry::negative(
-            Bytes::from_static(b"{}"),
+            b"{}",
             HeaderValue::from_static("application/json"),
             now,
             &Policy::default(),

@@ -309,7 +309,7 @@ impl Hydrator {
             .unwrap_or_else(|| HeaderValue::from_static("application/json"));
         match status {
             StatusCode::OK => {
-                let entry = Entry::hydrated(buf.body, content_type, now, &self.policy, self.allow_http)
+                let entry = Entry::hydrated(&buf.body, content_type, now, &self.policy, self.allow_http)
                     .map_err(|e| {
                         tracing::warn!(file = %key.file, error = %e, "upstream hydrate answer unusable");
                         LoadError::Invalid
@@ -321,7 +321,7 @@ impl Hydrator {
                 Ok(Fetched::Entry(entry))
             }
             StatusCode::NOT_FOUND => {
-                let entry = Arc::new(Entry::negative(buf.body, content_type, now, &self.policy));
+                let entry = Arc::new(Entry::negative(&buf.body, content_type, now, &self.policy));
                 self.store.insert(key, entry.clone()).await;
                 Ok(Fetched::Entry(entry))
             }
@@ -339,7 +339,7 @@ impl Hydrator {
 
     /// Store a hydrated file object seen elsewhere (list, search, execution, webhook) for
     /// `tenant`, when it has ready urls. Returns whether it was stored.
-    pub async fn prime(&self, tenant: Tenant, file: FileId, object: Bytes) -> bool {
+    pub async fn prime(&self, tenant: Tenant, file: FileId, object: &[u8]) -> bool {
         let now = clock::now();
         let Ok(entry) = Entry::hydrated(
             object,

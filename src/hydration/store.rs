@@ -111,7 +111,6 @@ impl Store {
 mod tests {
     use super::*;
     use crate::hydration::policy::Policy;
-    use bytes::Bytes;
     use http::HeaderValue;
 
     fn key(t: &[u8], f: &str) -> Key {
@@ -123,7 +122,7 @@ mod tests {
 
     fn neg() -> Arc<Entry> {
         Arc::new(Entry::negative(
-            Bytes::from_static(b"{}"),
+            b"{}",
             HeaderValue::from_static("application/json"),
             clock::now(),
             &Policy::default(),

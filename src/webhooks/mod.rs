@@ -289,11 +289,7 @@ pub async fn handle(app: &Arc<App>, req: Request<Body>) -> Result<Response<Body>
             }
             _ => {
                 for (file, raw) in prime::embedded_files(&bytes) {
-                    if app
-                        .hydrator
-                        .prime(tenant, file, Bytes::copy_from_slice(raw))
-                        .await
-                    {
+                    if app.hydrator.prime(tenant, file, raw).await {
                         primed += 1;
                     }
                 }
