@@ -17,7 +17,7 @@ use crate::error::{Error, Reason};
 use crate::file_id::FileId;
 use crate::header_arena;
 use crate::hydration::entry::{Entry, Location};
-use crate::hydration::file::{Rendition, SourceStatus};
+use crate::hydration::file::{FileView, Rendition, SourceStatus};
 use crate::hydration::hydrator::{Reply, Served};
 use crate::hydration::policy;
 use crate::hydration::policy::retry_after_secs;
@@ -207,21 +207,26 @@ pub async fn file_json(
         }
         _ => String::new(),
     };
+    // Not the hot path: names and dimensions are read from the stored body on demand, so
+    // entries stay small. The body parsed once already when the entry was built.
+    let view = FileView::parse(&entry.body)
+        .map_err(|_| Error::UpstreamInvalid("stored file is not a file object"))?;
     let mut renditions = serde_json::Map::new();
     for r in Rendition::ALL {
         let e = entry.rendition(r);
+        let src = view.source(r);
         if e.status == SourceStatus::Absent && r == Rendition::Public {
             continue;
         }
         let mut o = serde_json::Map::new();
         o.insert("status".into(), e.status.as_str().into());
-        if let Some(w) = e.width() {
+        if let Some(w) = src.width {
             o.insert("width".into(), w.into());
         }
-        if let Some(h) = e.height() {
+        if let Some(h) = src.height {
             o.insert("height".into(), h.into());
         }
-        if let Some(b) = e.file_bytes() {
+        if let Some(b) = src.file_bytes {
             o.insert("fileBytes".into(), b.into());
         }
         if e.status == SourceStatus::Ready && matches!(e.location, Location::Ready(_)) {
@@ -231,9 +236,9 @@ pub async fn file_json(
     }
     let json = serde_json::json!({
         "fileId": id.as_str(),
-        "type": entry.meta.file_type.as_deref(),
-        "displayName": entry.meta.display_name.as_deref(),
-        "durationSeconds": entry.meta.duration_seconds,
+        "type": view.file_type,
+        "displayName": view.display_name,
+        "durationSeconds": view.duration_seconds,
         "renditions": renditions,
     });
     let mut resp = Response::new(body::full(Bytes::from(json.to_string())));

@@ -26,8 +26,9 @@ pub enum Location {
     Unsafe,
 }
 
-/// What hydrant keeps of one rendition. Compact on purpose (five per entry, 100,000s of
-/// entries): absent numbers are sentinels behind accessors rather than `Option`s.
+/// What the hit path needs of one rendition: its state, its ready `Location` and its URL's
+/// real expiry. Five per entry and 100,000s of entries, so nothing else is kept: the JSON view
+/// reads dimensions and names from the stored body when it is asked for.
 #[derive(Clone, Debug)]
 pub struct RenditionEntry {
     /// Processing state.
@@ -35,9 +36,6 @@ pub struct RenditionEntry {
     /// Where `/files/{id}/redirect` sends the browser.
     pub location: Location,
     expiry: f64,
-    width: u32,
-    height: u32,
-    file_bytes: u64,
 }
 
 impl RenditionEntry {
@@ -45,34 +43,6 @@ impl RenditionEntry {
     pub fn expiry(&self) -> Option<f64> {
         (!self.expiry.is_nan()).then_some(self.expiry)
     }
-    /// Pixel width, if stated.
-    pub fn width(&self) -> Option<u64> {
-        (self.width != u32::MAX).then_some(u64::from(self.width))
-    }
-    /// Pixel height, if stated.
-    pub fn height(&self) -> Option<u64> {
-        (self.height != u32::MAX).then_some(u64::from(self.height))
-    }
-    /// Size in bytes, if stated.
-    pub fn file_bytes(&self) -> Option<u64> {
-        (self.file_bytes != u64::MAX).then_some(self.file_bytes)
-    }
-}
-
-/// A pixel dimension as stored: `u32::MAX` for unknown (or absurd) values.
-fn dim(v: Option<u64>) -> u32 {
-    v.and_then(|v| u32::try_from(v).ok()).unwrap_or(u32::MAX)
-}
-
-/// The few descriptive fields the frontend JSON view shows.
-#[derive(Clone, Debug, Default)]
-pub struct FileMeta {
-    /// `type`.
-    pub file_type: Option<Box<str>>,
-    /// `displayName`.
-    pub display_name: Option<Box<str>>,
-    /// `durationSeconds`.
-    pub duration_seconds: Option<f64>,
 }
 
 /// Whether an entry is a file or a remembered 404.
@@ -105,8 +75,6 @@ pub struct Entry {
     pub kind: Kind,
     /// Per rendition, indexed by `Rendition::index`.
     pub renditions: [RenditionEntry; 5],
-    /// Descriptive fields.
-    pub meta: FileMeta,
     refreshing: AtomicBool,
 }
 
@@ -145,9 +113,6 @@ fn rendition(src: &Source, body: &Bytes, allow_http: bool) -> RenditionEntry {
         status: src.status,
         location,
         expiry: policy::source_expiry(src).unwrap_or(f64::NAN),
-        width: dim(src.width),
-        height: dim(src.height),
-        file_bytes: src.file_bytes.unwrap_or(u64::MAX),
     }
 }
 
@@ -164,9 +129,6 @@ const EMPTY: RenditionEntry = RenditionEntry {
     status: SourceStatus::Absent,
     location: Location::None,
     expiry: f64::NAN,
-    width: u32::MAX,
-    height: u32::MAX,
-    file_bytes: u64::MAX,
 };
 
 impl Entry {
@@ -202,11 +164,6 @@ impl Entry {
             refresh_at,
             kind: Kind::File(f.kind),
             renditions,
-            meta: FileMeta {
-                file_type: view.file_type.map(Into::into),
-                display_name: view.display_name.map(Into::into),
-                duration_seconds: view.duration_seconds,
-            },
             body,
             refreshing: AtomicBool::new(false),
         })
@@ -226,7 +183,6 @@ impl Entry {
             refresh_at: None,
             kind: Kind::Negative,
             renditions: [EMPTY; 5],
-            meta: FileMeta::default(),
             refreshing: AtomicBool::new(false),
         }
     }
@@ -333,10 +289,8 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(d.width(), Some(1920));
-        assert_eq!(d.file_bytes(), Some(99));
         assert!(d.expiry().is_some());
-        assert_eq!(e.rendition(Rendition::Thumbnail).width(), None);
+        assert!(e.rendition(Rendition::Thumbnail).expiry().is_none());
         let ttl = e.fresh_until - now;
         assert!(
             ttl <= Duration::from_secs(3540) && ttl > Duration::from_secs(3530),
@@ -352,7 +306,6 @@ mod tests {
             Location::None
         ));
         assert!(e.refresh_at.unwrap() > now + Duration::from_secs(3000));
-        assert_eq!(e.meta.display_name.as_deref(), Some("Intro"));
     }
 
     #[tokio::test]
