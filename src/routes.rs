@@ -240,7 +240,7 @@ async fn dispatch(app: &Arc<App>, route: Route, req: Request<Body>) -> Result<Ha
             text_response(StatusCode::OK, "ready\n", "text/plain")
         })),
         Route::Metrics => {
-            let (entries, bytes) = app.hydrator.usage().await;
+            let (entries, bytes) = Box::pin(app.hydrator.usage()).await;
             app.metrics.cache_entries.set(entries as i64);
             app.metrics.cache_bytes.set(bytes as i64);
             let mut resp = Response::new(body::full(Bytes::from(app.metrics.encode())));
@@ -265,7 +265,8 @@ async fn dispatch(app: &Arc<App>, route: Route, req: Request<Body>) -> Result<Ha
             })
         }
         Route::FileJson(id) => {
-            let (response, cache) = redirect::file_json(app, id, req.uri().query()).await?;
+            let (response, cache) =
+                Box::pin(redirect::file_json(app, id, req.uri().query())).await?;
             Ok(Handled {
                 response,
                 route: class,
@@ -322,7 +323,8 @@ async fn dispatch(app: &Arc<App>, route: Route, req: Request<Body>) -> Result<Ha
         Route::Priming => {
             let auth = app.auth.for_request(req.headers())?;
             let mut handled = pass_through(app, req, &auth, class).await?;
-            handled.response = gateway::prime_from(app, auth.tenant, handled.response).await;
+            handled.response =
+                Box::pin(gateway::prime_from(app, auth.tenant, handled.response)).await;
             Ok(handled)
         }
         Route::GetFile(_) | Route::PassThrough => {
@@ -339,7 +341,7 @@ async fn dispatch(app: &Arc<App>, route: Route, req: Request<Body>) -> Result<Ha
                 Bytes::from(body.to_string()),
             )))
         }
-        Route::Webhook => Ok(own(crate::webhooks::handle(app, req).await?)),
+        Route::Webhook => Ok(own(Box::pin(crate::webhooks::handle(app, req)).await?)),
     }
 }
 
@@ -350,7 +352,9 @@ async fn pass_through(
     class: RouteClass,
 ) -> Result<Handled, Error> {
     let (parts, body) = req.into_parts();
-    let (response, took) = gateway::forward(app, parts, body, auth, class).await?;
+    // Boxed, like every rare branch: the handler future is moved on each request, so it is
+    // kept to what the cache-hit routes need.
+    let (response, took) = Box::pin(gateway::forward(app, parts, body, auth, class)).await?;
     Ok(Handled {
         response,
         route: class,

@@ -78,6 +78,16 @@ pub struct Entry {
     refreshing: AtomicBool,
 }
 
+/// A header value that owns its bytes. Values parsed by hyper are slices of its read buffer
+/// and would pin that whole buffer (8 KiB or more) for the entry's life.
+fn own_header(v: &HeaderValue) -> HeaderValue {
+    if v.as_bytes() == b"application/json" {
+        return HeaderValue::from_static("application/json");
+    }
+    HeaderValue::from_bytes(v.as_bytes())
+        .unwrap_or_else(|_| HeaderValue::from_static("application/json"))
+}
+
 /// Whether `url` is a URL hydrant may redirect a browser to.
 fn safe_location(url: &str, allow_http: bool) -> bool {
     let Ok(uri) = url.parse::<Uri>() else {
@@ -143,6 +153,7 @@ impl Entry {
         // Own the bytes exactly: a body chunk read by hyper can share (and so pin) its whole
         // read buffer, several times the body's size, for as long as the entry lives.
         let body = Bytes::copy_from_slice(body);
+        let content_type = own_header(&content_type);
         let view = FileView::parse(&body)?;
         let now_unix = clock::unix_at(now);
         let f = policy::freshness(&view, now_unix, p);
@@ -172,6 +183,7 @@ impl Entry {
     /// A remembered upstream `404`, served for `negative_ttl`.
     pub fn negative(body: &[u8], content_type: HeaderValue, now: Instant, p: &Policy) -> Entry {
         let body = Bytes::copy_from_slice(body);
+        let content_type = own_header(&content_type);
         let until = now + p.negative_ttl.min(p.max_ttl);
         Entry {
             status: StatusCode::NOT_FOUND,

@@ -180,6 +180,19 @@ impl Hydrator {
                 });
             }
         }
+        // The miss path is boxed: its future is large, and the hit path's future is moved on
+        // every request, so it should carry only what a hit needs.
+        Box::pin(self.fill(key, auth, cached)).await
+    }
+
+    /// Miss (or stale) path: join or lead the flight, then decide between the new answer and
+    /// the old entry.
+    async fn fill(
+        self: &Arc<Self>,
+        key: Key,
+        auth: &UpstreamAuth,
+        cached: Option<Arc<Entry>>,
+    ) -> Result<Served, Error> {
         let (flight, led) = self.join(key, auth, Mode::Wait);
         self.metrics
             .lookup(if led { Lookup::miss } else { Lookup::coalesced });
