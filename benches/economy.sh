@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Upstream economy (issue 5): how many upstream hydrate calls hydrant makes for hot files, for a
+# cold burst on one file, and what the official SDK's get_hydrated_file costs without it.
+#
+#   benches/economy.sh
+#
+# Knobs (defaults in brackets):
+#   ECON_FILES [100]      F hot files             ECON_SECONDS [35]  T, seconds of steady traffic
+#   ECON_LIFETIME [70]    L, sim URL lifetime (s) ECON_MARGIN [60]   hydrant --expiry-margin (s)
+#   BURST [1000]          concurrent connections of the cold burst
+#   SDK_FILES [20] SDK_ACCESSES [10]              the SDK comparison: files × accesses each
+#   SKIP_BUILD, SKIP_INSTALL, RESULTS_DIR, KEEP_WORKDIR as in compare.sh
+#
+# Steady state: the simulator mints URLs living L seconds, hydrant keeps an entry until
+# min(expiresAt) − margin, so each file needs at least ⌈T ÷ (L − margin)⌉ hydrate calls over T
+# seconds of traffic (the first one included). The score is calls ÷ (F × that); 1.00 is the
+# floor for a cache that never serves a URL inside its margin.
+
+set -euo pipefail
+# shellcheck source=benches/compare.sh
+BENCH_LIB_ONLY=1 source "$(dirname "${BASH_SOURCE[0]}")/compare.sh"
+
+F="${ECON_FILES:-100}"
+T="${ECON_SECONDS:-35}"
+L="${ECON_LIFETIME:-70}"
+M="${ECON_MARGIN:-60}"
+BURST="${BURST:-1000}"
+SDK_FILES="${SDK_FILES:-20}"
+SDK_ACCESSES="${SDK_ACCESSES:-10}"
+
+bench_init
+ensure_tools
+build_release
+write_lua
+OUT="$RESULTS_DIR/economy-$(date +%Y%m%d-%H%M%S).md"
+RESULTS_TSV="$WORK/economy.tsv"
+
+metric() { # metric NAME_WITH_LABELS: one sample value from hydrant's /metrics (0 when absent)
+    curl -sS --max-time 10 "http://127.0.0.1:$HY_PORT/metrics" |
+        awk -v m="$1" 'index($0, m) == 1 {v = $NF} END {print v + 0}'
+}
+
+start_sim --url-lifetime "${L}s" --seed-files $((F + 100))
+start_hydrant hydrant --expiry-margin "${M}s"
+
+# --- steady state --------------------------------------------------------------------------
+curl -sS --max-time 10 -o /dev/null -X POST "http://127.0.0.1:$SIM_PORT/_sim/reset"
+log "steady: $F files, ${T}s of redirect traffic, URL lifetime ${L}s, margin ${M}s"
+run_wrk "steady/hydrant" "$HY_PORT" "$HY_PID" 8 "${T}s" redirect "$WS_FIRST" "$F"
+steady_calls=$(sim_stat hydrateCalls)
+windows=$(((T + (L - M) - 1) / (L - M)))
+expected=$((F * windows))
+steady_reqs=$(awk -F'\t' '{print $6}' "$RESULTS_TSV" | tail -1)
+per_file=$(curl -sS --max-time 10 "http://127.0.0.1:$SIM_PORT/_sim/stats" |
+    jq -r '[.byFile | to_entries[] | .value] | "min \(min) max \(max)"')
+steady_ratio=$(awk -v a="$steady_calls" -v b="$expected" 'BEGIN {printf "%.2f", a / b}')
+log "steady: $steady_calls hydrate calls for $steady_reqs requests; expected $expected → ratio $steady_ratio"
+
+# --- cold burst ----------------------------------------------------------------------------
+# One file nobody asked for yet; the upstream answers after 500 ms, so the whole burst arrives
+# while the first call is in flight.
+burst_one() { # burst_one MODE N: prints "calls coalesced requests"
+    local mode="$1" n="$2" id before co0 co1
+    id=$(file_id "$n")
+    before=$(curl -sS --max-time 10 "http://127.0.0.1:$SIM_PORT/_sim/stats" | jq -r ".byFile[\"$id\"] // 0")
+    co0=$(metric 'hydrant_cache_lookups_total{outcome="coalesced"}')
+    curl -sS --max-time 10 -o /dev/null -X POST "http://127.0.0.1:$SIM_PORT/_sim/faults" \
+        -d '{"route":"hydrate","kind":"latency","ms":500,"count":1}'
+    run_wrk "burst-$mode/hydrant" "$HY_PORT" "$HY_PID" "$BURST" 2s "$mode" "$n" 1 >/dev/null
+    co1=$(metric 'hydrant_cache_lookups_total{outcome="coalesced"}')
+    local after
+    after=$(curl -sS --max-time 10 "http://127.0.0.1:$SIM_PORT/_sim/stats" | jq -r ".byFile[\"$id\"] // 0")
+    echo "$((after - before)) $(awk -v a="$co0" -v b="$co1" 'BEGIN {print b - a}') $(awk -F'\t' '{print $6}' "$RESULTS_TSV" | tail -1)"
+}
+read -r burst_r_calls burst_r_co burst_r_reqs <<<"$(burst_one redirect $((WS_FIRST + F + 10)))"
+log "cold burst (redirect, $BURST connections): $burst_r_calls upstream call(s), $burst_r_co coalesced waiters, $burst_r_reqs requests"
+read -r burst_h_calls burst_h_co burst_h_reqs <<<"$(burst_one hydrate $((WS_FIRST + F + 11)))"
+log "cold burst (hydrate, $BURST connections): $burst_h_calls upstream call(s), $burst_h_co coalesced waiters, $burst_h_reqs requests"
+
+# --- the official SDK, directly and through hydrant -----------------------------------------
+VENV="$TARGET_DIR/sdk-venv"
+if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import videogen' 2>/dev/null; then
+    log "creating $VENV with videogen==2.5.3"
+    python3 -m venv "$VENV" && timeout 600 "$VENV/bin/pip" install -q videogen==2.5.3 >&2
+fi
+cat >"$WORK/sdk_economy.py" <<'PY'
+"""Upstream calls per get_hydrated_file access, counted by the simulator."""
+import json, sys, urllib.request
+from videogen import VideoGen
+
+sim, base, files, accesses = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+first = int(sys.argv[5])
+
+def stats():
+    with urllib.request.urlopen(f"{sim}/_sim/stats", timeout=10) as r:
+        return json.load(r)
+
+client = VideoGen(api_key="vg_sim_key_alpha", base_url=base, timeout=30)
+s0 = stats()
+for _ in range(accesses):
+    for n in range(first, first + files):
+        f = client.get_hydrated_file(f"vg_file_alpha_{n:04d}")
+        assert f.get("download_source", f.get("downloadSource", {})).get("url"), "no url"
+s1 = stats()
+get = s1["getFileCalls"] - s0["getFileCalls"]
+hyd = s1["hydrateCalls"] - s0["hydrateCalls"]
+n = files * accesses
+print(f"{n} {get} {hyd} {(get + hyd) / n:.2f}")
+PY
+sdk_first=$((WS_FIRST + F + 20))
+read -r sdk_n sdk_get sdk_hyd sdk_per <<<"$("$VENV/bin/python" "$WORK/sdk_economy.py" \
+    "http://127.0.0.1:$SIM_PORT" "http://127.0.0.1:$SIM_PORT" "$SDK_FILES" "$SDK_ACCESSES" "$sdk_first")"
+log "SDK direct: $sdk_n accesses → $sdk_get GET + $sdk_hyd hydrate = $sdk_per upstream calls per access"
+read -r px_n px_get px_hyd px_per <<<"$("$VENV/bin/python" "$WORK/sdk_economy.py" \
+    "http://127.0.0.1:$SIM_PORT" "http://127.0.0.1:$HY_PORT" "$SDK_FILES" "$SDK_ACCESSES" "$((sdk_first + SDK_FILES))")"
+log "SDK via hydrant: $px_n accesses → $px_get GET + $px_hyd hydrate = $px_per upstream calls per access"
+start_hydrant hydrant-gfc --expiry-margin "${M}s" --serve-get-from-cache
+read -r gc_n gc_get gc_hyd gc_per <<<"$("$VENV/bin/python" "$WORK/sdk_economy.py" \
+    "http://127.0.0.1:$SIM_PORT" "http://127.0.0.1:$HY_PORT" "$SDK_FILES" "$SDK_ACCESSES" "$((sdk_first + 2 * SDK_FILES))")"
+log "SDK via hydrant --serve-get-from-cache: $gc_n accesses → $gc_get GET + $gc_hyd hydrate = $gc_per per access"
+
+{
+    echo "Upstream economy — $(date -u +%Y-%m-%d); $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+    echo
+    echo "| measurement | setting | result | target |"
+    echo "|---|---|---|---|"
+    echo "| steady hot files | F=$F, L=${L}s, margin ${M}s, T=${T}s, $steady_reqs redirects | $steady_calls hydrate calls ÷ ($F × ⌈$T ÷ $((L - M))⌉ = $expected) = **$steady_ratio** (per file $per_file) | 1.00 |"
+    echo "| cold burst, redirect | $BURST connections on one new file, upstream 500 ms | **$burst_r_calls** upstream call ($burst_r_co coalesced waiters, $burst_r_reqs requests in 2 s) | 1 |"
+    echo "| cold burst, hydrate | $BURST connections on one new file, upstream 500 ms | **$burst_h_calls** upstream call ($burst_h_co coalesced waiters, $burst_h_reqs requests in 2 s) | 1 |"
+    echo "| SDK get_hydrated_file, direct | $SDK_FILES files × $SDK_ACCESSES accesses | $sdk_get GET + $sdk_hyd hydrate = **$sdk_per** calls/access | (2) |"
+    echo "| SDK get_hydrated_file via hydrant | same, new files | $px_get GET + $px_hyd hydrate = **$px_per** calls/access | |"
+    echo "| SDK via hydrant --serve-get-from-cache | same, new files | $gc_get GET + $gc_hyd hydrate = **$gc_per** calls/access | |"
+} | tee "$OUT"
+log "written: $OUT"
