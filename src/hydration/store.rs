@@ -24,12 +24,29 @@ pub struct Key {
     pub file: FileId,
 }
 
+/// Longest encoded key: tenant bytes plus the longest id.
+const KEY_BYTES: usize = 16 + crate::file_id::MAX_LEN;
+
+impl Key {
+    /// The bytes moka stores the key as: tenant, then the id. Stored boxed at its exact length
+    /// (about 40 bytes instead of the 145-byte inline `Key`); looked up by slice, on the stack.
+    fn encode<'b>(&self, buf: &'b mut [u8; KEY_BYTES]) -> &'b [u8] {
+        let id = self.file.as_str().as_bytes();
+        buf[..16].copy_from_slice(self.tenant.as_bytes());
+        buf[16..16 + id.len()].copy_from_slice(id);
+        &buf[..16 + id.len()]
+    }
+}
+
+/// The key as moka holds it (see [`Key::encode`]).
+type Stored = Box<[u8]>;
+
 struct KeepUntilStale;
 
-impl Expiry<Key, Arc<Entry>> for KeepUntilStale {
+impl Expiry<Stored, Arc<Entry>> for KeepUntilStale {
     fn expire_after_create(
         &self,
-        _key: &Key,
+        _key: &Stored,
         value: &Arc<Entry>,
         _created_at: std::time::Instant,
     ) -> Option<Duration> {
@@ -38,7 +55,7 @@ impl Expiry<Key, Arc<Entry>> for KeepUntilStale {
 
     fn expire_after_update(
         &self,
-        _key: &Key,
+        _key: &Stored,
         value: &Arc<Entry>,
         _updated_at: std::time::Instant,
         _duration_until_expiry: Option<Duration>,
@@ -50,7 +67,7 @@ impl Expiry<Key, Arc<Entry>> for KeepUntilStale {
 /// The in-memory store.
 #[derive(Clone)]
 pub struct Store {
-    cache: Cache<Key, Arc<Entry>>,
+    cache: Cache<Stored, Arc<Entry>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -67,7 +84,7 @@ impl Store {
         Store {
             cache: Cache::builder()
                 .max_capacity(max_bytes)
-                .weigher(|_k: &Key, v: &Arc<Entry>| v.weight())
+                .weigher(|_k: &Stored, v: &Arc<Entry>| v.weight())
                 .expire_after(KeepUntilStale)
                 .support_invalidation_closures()
                 .build(),
@@ -76,23 +93,28 @@ impl Store {
 
     /// The entry for `key`, fresh or not.
     pub async fn get(&self, key: &Key) -> Option<Arc<Entry>> {
-        self.cache.get(key).await
+        let mut buf = [0u8; KEY_BYTES];
+        self.cache.get(key.encode(&mut buf)).await
     }
 
     /// Store (or replace) an entry.
     pub async fn insert(&self, key: Key, entry: Arc<Entry>) {
-        self.cache.insert(key, entry).await;
+        let mut buf = [0u8; KEY_BYTES];
+        self.cache.insert(key.encode(&mut buf).into(), entry).await;
     }
 
     /// Drop one entry.
     pub async fn remove(&self, key: &Key) {
-        self.cache.invalidate(key).await;
+        let mut buf = [0u8; KEY_BYTES];
+        self.cache.invalidate(key.encode(&mut buf)).await;
     }
 
     /// Drop a file's entries for every tenant. Takes effect for lookups immediately.
     pub fn invalidate_file(&self, file: FileId) {
         // Only fails when closures are not supported, which `new` enables.
-        let _ = self.cache.invalidate_entries_if(move |k, _| k.file == file);
+        let _ = self
+            .cache
+            .invalidate_entries_if(move |k, _| k.get(16..) == Some(file.as_str().as_bytes()));
     }
 
     /// Drop everything.
@@ -147,6 +169,19 @@ mod tests {
         assert!(s.get(&key(b"a", "f1")).await.is_none());
         assert!(s.get(&key(b"b", "f1")).await.is_none());
         assert!(s.get(&key(b"a", "f2")).await.is_some());
+    }
+
+    #[tokio::test]
+    async fn ids_that_share_a_prefix_stay_apart() {
+        let s = Store::new(1 << 20);
+        s.insert(key(b"a", "f1"), neg()).await;
+        s.insert(key(b"a", "f10"), neg()).await;
+        assert!(s.get(&key(b"a", "f"),).await.is_none());
+        s.invalidate_file(FileId::parse("f1").unwrap());
+        assert!(s.get(&key(b"a", "f1")).await.is_none());
+        assert!(s.get(&key(b"a", "f10")).await.is_some());
+        s.remove(&key(b"a", "f10")).await;
+        assert!(s.get(&key(b"a", "f10")).await.is_none());
     }
 
     #[tokio::test]
