@@ -6,7 +6,6 @@
 //! without copying, so the cost is one allocation per ~500 values instead of one per value.
 
 use std::cell::{Cell, RefCell};
-use std::fmt::Write as _;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::HeaderValue;
@@ -104,13 +103,6 @@ fn heapless_hex(n: u64) -> Digits {
     Digits { buf, start: 4 }
 }
 
-/// Format anything small (rare paths; allocation-free like the rest).
-pub fn display(v: impl std::fmt::Display) -> HeaderValue {
-    to_value(format_into(|b| {
-        let _ = write!(b, "{v}");
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -126,7 +118,6 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 20);
         assert!(a.to_str().unwrap().starts_with("hyd-"));
-        assert_eq!(display("x=1"), "x=1");
     }
 
     #[test]

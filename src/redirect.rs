@@ -271,5 +271,9 @@ mod tests {
             Err(Error::UnknownRendition)
         ));
         assert!(FrontQuery::parse(None).unwrap().rendition.is_none());
+        // Percent-decoded; the first of each wins; a name merely ending in "sig" is not "sig".
+        let q = FrontQuery::parse(Some("xsig=1&sig=a%2Db&exp=12&exp=13&sig=zz")).unwrap();
+        assert_eq!(q.sig.as_deref(), Some("a-b"));
+        assert_eq!(q.exp.as_deref(), Some("12"));
     }
 }

@@ -508,16 +508,6 @@ impl Config {
             native_roots,
         })
     }
-
-    /// A configuration for tests and the demo: defaults, this upstream, this key.
-    pub fn for_upstream(upstream: &str, api_key: Option<&str>) -> Result<Config, ConfigError> {
-        Config::resolve(ServeArgs {
-            listen: Some("127.0.0.1:0".into()),
-            upstream: Some(upstream.into()),
-            api_key: api_key.map(Into::into),
-            ..ServeArgs::default()
-        })
-    }
 }
 
 #[cfg(test)]

@@ -117,11 +117,6 @@ impl Store {
             .invalidate_entries_if(move |k, _| k.get(16..) == Some(file.as_str().as_bytes()));
     }
 
-    /// Drop everything.
-    pub fn clear(&self) {
-        self.cache.invalidate_all();
-    }
-
     /// (entries, weighted bytes), after running moka's pending maintenance.
     pub async fn usage(&self) -> (u64, u64) {
         self.cache.run_pending_tasks().await;
