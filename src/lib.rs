@@ -10,27 +10,27 @@
 //!
 //! | module | its one job |
 //! |---|---|
-//! | [`clock`] | the one clock seam (tokio Instant + Unix seconds) |
-//! | [`config`] | flags = env = TOML, validation, units (durations, sizes, rates) |
-//! | [`demo`] | `hydrant demo`: simulator + proxy on loopback |
-//! | [`error`] | the error enum and its one mapping to status + `{"message","code"}` |
+//! | [`server`] | accept loop, hyper-util auto (HTTP/1.1 + h2c), access log, graceful shutdown |
+//! | [`routes`] | URL shapes: method + path → route; id validation; errors → JSON in one place |
+//! | [`gateway`] | streamed `/v1/...` pass-through (hop-by-hop, `Host`, auth swap), priming hook |
 //! | [`redirect`] | `/files/{id}/redirect` and `GET /files/{id}` for frontends |
 //! | [`respond`] | rendering cache results (`x-cache`, `age`, byte-for-byte bodies) |
-//! | [`server`] | accept loop, hyper-util auto (HTTP/1.1 + h2c), access log, graceful shutdown |
-//! | [`routes`] | URL shapes: method + path → route; id validation |
-//! | [`gateway`] | streamed `/v1/...` pass-through (hop-by-hop, `Host`, auth swap) |
+//! | [`webhooks`] | `/webhooks/videogen`: verify, dedupe, relay, prime |
+//! | [`hydration`] | the cache: StorageFile view, pure TTL policy, entries, moka store, single flight |
+//! | [`upstream`] | the VideoGen client (hyper-util + rustls, timeouts) and the per-tenant limiter |
 //! | [`auth`] | bearer extraction, client-token swap, admin token |
-//! | [`file_id`] | validated inline file ids (`[A-Za-z0-9_-]{1,128}`) |
 //! | [`tenant`] | `Tenant` = hash of the upstream key |
-//! | [`upstream`] | the VideoGen client (hyper-util + rustls, timeouts) |
+//! | [`file_id`] | validated inline file ids (`[A-Za-z0-9_-]{1,128}`) |
 //! | [`signing`] | HMAC-signed public URLs (`exp`, `sig`), key rotation |
-//! | [`webhooks`] | Standard Webhooks verification of VideoGen deliveries |
-//! | [`sim`] | the built-in VideoGen simulator (tests, benchmarks, `hydrant demo`) |
+//! | [`config`] | flags = env = TOML, validation, units (durations, sizes, rates) |
+//! | [`error`] | the error enum and its one mapping to status + `{"message","code"}` |
 //! | [`telemetry`] | tracing set-up, Prometheus metrics, label vocabulary |
-//! | [`hydration`] | the cache: StorageFile view, TTL policy, store, single flight |
+//! | [`clock`] | the one clock seam (tokio `Instant` + Unix seconds) |
 //! | [`header_arena`] | allocation-free per-response header values |
-//! | [`body`] | the one boxed body type |
+//! | [`body`] | the one boxed body type, bounded body collection |
 //! | [`app`] | shared state of a running proxy |
+//! | [`demo`] | `hydrant demo`: simulator + proxy + webhook receiver on loopback |
+//! | [`sim`] | the built-in VideoGen simulator (tests, benchmarks, `hydrant demo`) |
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
