@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::*;
 use http::Method;
 use hydrant::config::ServeArgs;
-use hydrant::sim::{Fault, FaultKind, FaultRoute};
+use hydrant::sim::FaultKind;
 use serde_json::Value;
 use tokio::time::{sleep_until, Instant};
 
@@ -18,37 +18,11 @@ const READY5: &str = "vg_file_alpha_0005";
 /// A client token (swapped for the proxy key ALPHA).
 const TOKEN: &str = "tok_frontend_1";
 
-async fn hydrate(s: &Stack, id: &str, key: &str) -> Resp {
-    s.client
-        .post(&s.url(&format!("/v1/files/{id}/hydrate")), Some(key), None)
-        .await
-}
-
 fn download_url(r: &Resp) -> String {
     r.json()["downloadSource"]["url"]
         .as_str()
         .expect("downloadSource.url")
         .to_owned()
-}
-
-/// Polls `f` every 10 ms for at most `limit`.
-async fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    f()
-}
-
-fn fault(kind: FaultKind) -> Fault {
-    Fault {
-        route: FaultRoute::Hydrate,
-        kind,
-        count: 1,
-    }
 }
 
 #[tokio::test]

@@ -7,37 +7,11 @@ use std::time::Duration;
 
 use common::*;
 use hydrant::config::ServeArgs;
-use hydrant::sim::{Fault, FaultKind, FaultRoute, FileSpec};
+use hydrant::sim::{FaultKind, FileSpec};
 use tokio::time::{sleep_until, Instant};
 
 const READY5: &str = "vg_file_alpha_0005";
 const READY6: &str = "vg_file_alpha_0006";
-
-async fn hydrate(s: &Stack, id: &str, key: &str) -> Resp {
-    s.client
-        .post(&s.url(&format!("/v1/files/{id}/hydrate")), Some(key), None)
-        .await
-}
-
-/// Polls `f` every 10 ms for at most `limit`.
-async fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if f() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    f()
-}
-
-fn fault(kind: FaultKind) -> Fault {
-    Fault {
-        route: FaultRoute::Hydrate,
-        kind,
-        count: 1,
-    }
-}
 
 async fn metrics(s: &Stack) -> String {
     let r = s.client.get(&s.url("/metrics"), None).await;

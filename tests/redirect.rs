@@ -11,7 +11,7 @@ use common::*;
 use hmac::{Hmac, Mac};
 use http::Method;
 use hydrant::config::ServeArgs;
-use hydrant::sim::{Fault, FaultKind, FaultRoute};
+use hydrant::sim::FaultKind;
 use serde_json::Value;
 use sha2::Sha256;
 use tokio::time::{sleep_until, Instant};
@@ -468,14 +468,6 @@ async fn never_serves_a_redirect_past_its_expiry() {
         Ok(())
     })
     .await;
-}
-
-fn fault(kind: FaultKind) -> Fault {
-    Fault {
-        route: FaultRoute::Hydrate,
-        kind,
-        count: 1,
-    }
 }
 
 #[tokio::test]

@@ -249,3 +249,33 @@ where
     }
     panic!("timing window missed 3 times in a row");
 }
+
+// ---- shared by the cache tests (cache.rs, cache_limits.rs, redirect.rs) --------------------
+
+/// `POST /v1/files/{id}/hydrate` through hydrant with `key`.
+pub async fn hydrate(s: &Stack, id: &str, key: &str) -> Resp {
+    s.client
+        .post(&s.url(&format!("/v1/files/{id}/hydrate")), Some(key), None)
+        .await
+}
+
+/// Polls `f` every 10 ms for at most `limit`.
+pub async fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    f()
+}
+
+/// One fault on the next upstream hydrate.
+pub fn fault(kind: hydrant::sim::FaultKind) -> hydrant::sim::Fault {
+    hydrant::sim::Fault {
+        route: hydrant::sim::FaultRoute::Hydrate,
+        kind,
+        count: 1,
+    }
+}
