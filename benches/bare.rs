@@ -23,8 +23,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 /// Default `Location`: as long as a simulator-minted signed URL, so header bytes match.
@@ -105,24 +104,9 @@ fn answer(fixed: &Fixed, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     resp
 }
 
-/// The same connection settings as hydrant's `server::builder`.
-fn builder() -> auto::Builder<TokioExecutor> {
-    let mut b = auto::Builder::new(TokioExecutor::new());
-    b.http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
-        .keep_alive(true)
-        .max_buf_size(64 * 1024);
-    b.http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(64 * 1024)
-        .max_concurrent_streams(512)
-        .keep_alive_interval(Some(Duration::from_secs(30)));
-    b
-}
-
 async fn serve(listener: TcpListener, fixed: Fixed) {
-    let builder = builder();
+    // Exactly hydrant's connection settings, so the comparison measures only what hydrant adds.
+    let builder = hydrant::server::builder();
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(x) => x,

@@ -55,7 +55,8 @@ pub async fn respond(app: &Arc<App>, req: Request<Incoming>) -> hyper::Response<
     handled.response
 }
 
-fn builder() -> auto::Builder<TokioExecutor> {
+/// The connection settings every listener uses (also the bare-hyper benchmark ceiling's).
+pub fn builder() -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
     b.http1()
         .timer(TokioTimer::new())
