@@ -238,11 +238,11 @@ impl Hydrator {
 
     /// Start a background refresh of a hot entry; it takes a permit only if one is free now.
     fn refresh(self: &Arc<Self>, key: Key, auth: &UpstreamAuth, entry: Arc<Entry>) {
-        self.metrics.refreshes.inc();
         let (flight, led) = self.join(key, auth, Mode::TryNow);
         if !led {
-            return;
+            return; // a fetch for this key is already under way
         }
+        self.metrics.refreshes.inc();
         tokio::spawn(async move {
             // The flight runs on its own; this only notes failure so a later read retries.
             if !matches!(flight.await, Ok(Fetched::Entry(_))) {
