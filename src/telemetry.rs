@@ -5,11 +5,16 @@
 
 use std::time::Duration;
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use prometheus_client::encoding::{
+    EncodeLabelSet, EncodeLabelValue, EncodeMetric, MetricEncoder, NoLabelSet,
+};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 use tracing_subscriber::EnvFilter;
 
@@ -151,7 +156,7 @@ pub struct Metrics {
     /// `hydrant_http_requests_total{route,status}`
     pub http_requests: Family<RouteStatus, Counter>,
     /// `hydrant_http_request_duration_seconds{route}`
-    pub http_duration: Family<RouteLabel, Histogram, fn() -> Histogram>,
+    pub http_duration: Family<RouteLabel, LatencyHistogram, fn() -> LatencyHistogram>,
     /// `hydrant_cache_lookups_total{outcome}`
     pub cache_lookups: Family<LookupLabel, Counter>,
     /// `hydrant_cache_entries`
@@ -161,20 +166,99 @@ pub struct Metrics {
     /// `hydrant_upstream_requests_total{route,status}` (status 0 = no response)
     pub upstream_requests: Family<RouteStatus, Counter>,
     /// `hydrant_upstream_request_duration_seconds{route}`
-    pub upstream_duration: Family<RouteLabel, Histogram, fn() -> Histogram>,
+    pub upstream_duration: Family<RouteLabel, LatencyHistogram, fn() -> LatencyHistogram>,
     /// `hydrant_hydrate_refreshes_total`
     pub refreshes: Counter,
     /// `hydrant_ratelimit_total{outcome}`
     pub ratelimit: Family<LimitLabel, Counter>,
     /// `hydrant_webhook_deliveries_total{event,outcome}`
     pub webhook_deliveries: Family<WebhookLabel, Counter>,
+    /// Hot-path handles resolved once, so a request takes no family lock for them:
+    /// the duration histogram per route class and the counter per lookup outcome.
+    route_durations: Vec<LatencyHistogram>,
+    lookup_counters: Vec<Counter>,
 }
 
-fn latency_histogram() -> Histogram {
-    Histogram::new([
-        0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-        0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-    ])
+const ROUTE_CLASSES: [RouteClass; 9] = [
+    RouteClass::redirect,
+    RouteClass::file_json,
+    RouteClass::hydrate,
+    RouteClass::get_file,
+    RouteClass::passthrough,
+    RouteClass::webhook,
+    RouteClass::admin,
+    RouteClass::ops,
+    RouteClass::unknown,
+];
+
+const LOOKUPS: [Lookup; 5] = [
+    Lookup::hit,
+    Lookup::miss,
+    Lookup::stale,
+    Lookup::negative,
+    Lookup::coalesced,
+];
+
+/// Upper bounds (seconds) of the latency histograms.
+const LATENCY_BOUNDS: [f64; 18] = [
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// A latency histogram made of atomics. prometheus-client's `Histogram` takes a write lock
+/// on every observation, which every request on every worker would contend for.
+#[derive(Debug, Clone, Default)]
+pub struct LatencyHistogram {
+    inner: Arc<LatencyInner>,
+}
+
+#[derive(Debug, Default)]
+struct LatencyInner {
+    sum_nanos: AtomicU64,
+    count: AtomicU64,
+    /// Per bucket (not cumulative); the last one is `+Inf`.
+    buckets: [AtomicU64; LATENCY_BOUNDS.len() + 1],
+}
+
+impl LatencyHistogram {
+    /// Record one duration.
+    pub fn observe(&self, d: Duration) {
+        let secs = d.as_secs_f64();
+        let i = LATENCY_BOUNDS
+            .iter()
+            .position(|b| secs <= *b)
+            .unwrap_or(LATENCY_BOUNDS.len());
+        self.inner.buckets[i].fetch_add(1, Ordering::Relaxed);
+        self.inner.count.fetch_add(1, Ordering::Relaxed);
+        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.inner.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+}
+
+impl TypedMetric for LatencyHistogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for LatencyHistogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let buckets: Vec<(f64, u64)> = LATENCY_BOUNDS
+            .iter()
+            .copied()
+            .chain(std::iter::once(f64::MAX))
+            .zip(self.inner.buckets.iter().map(|b| b.load(Ordering::Relaxed)))
+            .collect();
+        let sum = self.inner.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let count = self.inner.count.load(Ordering::Relaxed);
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        Self::TYPE
+    }
+}
+
+fn latency_histogram() -> LatencyHistogram {
+    LatencyHistogram::default()
 }
 
 impl Default for Metrics {
@@ -188,13 +272,14 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("hydrant");
         let http_requests = Family::<RouteStatus, Counter>::default();
-        let http_duration = Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        let http_duration =
+            Family::new_with_constructor(latency_histogram as fn() -> LatencyHistogram);
         let cache_lookups = Family::<LookupLabel, Counter>::default();
         let cache_entries = Gauge::default();
         let cache_bytes = Gauge::default();
         let upstream_requests = Family::<RouteStatus, Counter>::default();
         let upstream_duration =
-            Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+            Family::new_with_constructor(latency_histogram as fn() -> LatencyHistogram);
         let refreshes = Counter::default();
         let ratelimit = Family::<LimitLabel, Counter>::default();
         let webhook_deliveries = Family::<WebhookLabel, Counter>::default();
@@ -244,7 +329,25 @@ impl Metrics {
             "Webhook deliveries by event and outcome",
             webhook_deliveries.clone(),
         );
+        let route_durations = ROUTE_CLASSES
+            .iter()
+            .map(|route| {
+                http_duration
+                    .get_or_create(&RouteLabel { route: *route })
+                    .clone()
+            })
+            .collect();
+        let lookup_counters = LOOKUPS
+            .iter()
+            .map(|outcome| {
+                cache_lookups
+                    .get_or_create(&LookupLabel { outcome: *outcome })
+                    .clone()
+            })
+            .collect();
         Metrics {
+            route_durations,
+            lookup_counters,
             registry,
             http_requests,
             http_duration,
@@ -264,9 +367,13 @@ impl Metrics {
         self.http_requests
             .get_or_create(&RouteStatus { route, status })
             .inc();
-        self.http_duration
-            .get_or_create(&RouteLabel { route })
-            .observe(elapsed.as_secs_f64());
+        match self.route_durations.get(route as usize) {
+            Some(h) => h.observe(elapsed),
+            None => self
+                .http_duration
+                .get_or_create(&RouteLabel { route })
+                .observe(elapsed),
+        }
     }
 
     /// Count one upstream exchange (`status` 0 when there was no response).
@@ -276,14 +383,21 @@ impl Metrics {
             .inc();
         self.upstream_duration
             .get_or_create(&RouteLabel { route })
-            .observe(elapsed.as_secs_f64());
+            .observe(elapsed);
     }
 
     /// Count one cache lookup.
     pub fn lookup(&self, outcome: Lookup) {
-        self.cache_lookups
-            .get_or_create(&LookupLabel { outcome })
-            .inc();
+        match self.lookup_counters.get(outcome as usize) {
+            Some(c) => {
+                c.inc();
+            }
+            None => {
+                self.cache_lookups
+                    .get_or_create(&LookupLabel { outcome })
+                    .inc();
+            }
+        }
     }
 
     /// Count one limiter outcome.
@@ -322,6 +436,44 @@ pub fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::Worker
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hot_handle_tables_follow_the_enum_order() {
+        for (i, r) in ROUTE_CLASSES.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+        }
+        for (i, l) in LOOKUPS.iter().enumerate() {
+            assert_eq!(*l as usize, i);
+        }
+    }
+
+    #[test]
+    fn latency_histogram_encodes_cumulative_buckets() {
+        let m = Metrics::new();
+        m.observe_request(RouteClass::hydrate, 200, Duration::from_micros(70));
+        m.observe_request(RouteClass::hydrate, 200, Duration::from_secs(100));
+        let text = m.encode();
+        assert!(
+            text.contains("hydrant_http_request_duration_seconds_count{route=\"hydrate\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "hydrant_http_request_duration_seconds_bucket{le=\"0.0001\",route=\"hydrate\"} 1"
+            ) || text.contains(
+                "hydrant_http_request_duration_seconds_bucket{route=\"hydrate\",le=\"0.0001\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("le=\"+Inf\"") && text.contains("} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hydrant_http_request_duration_seconds_sum{route=\"hydrate\"} 100.00007"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn exposition_has_the_contract_names() {
