@@ -13,31 +13,6 @@ use hydrant::sim::{Fault, FaultKind, FaultRoute};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// A hydrant-built error: status, JSON `{"message","code"}`, and its own request id.
-fn assert_error(r: &Resp, status: u16, code: &str) {
-    assert_eq!(
-        r.status,
-        status,
-        "body: {:?}",
-        String::from_utf8_lossy(&r.body)
-    );
-    assert!(
-        r.header("content-type")
-            .is_some_and(|c| c.starts_with("application/json")),
-        "{:?}",
-        r.headers
-    );
-    let v = r.json();
-    assert_eq!(v["code"], code, "{v}");
-    assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
-    assert!(
-        r.header("x-request-id")
-            .is_some_and(|id| id.starts_with("hyd-")),
-        "{:?}",
-        r.headers
-    );
-}
-
 /// Whether `buf` holds one whole HTTP/1.1 response (content-length or chunked).
 fn response_complete(buf: &[u8]) -> bool {
     let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {

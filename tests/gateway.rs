@@ -228,18 +228,6 @@ fn normalize(v: &Value) -> Value {
     }
 }
 
-fn assert_error(r: &Resp, status: u16, code: &str) {
-    assert_eq!(
-        r.status,
-        status,
-        "body: {:?}",
-        String::from_utf8_lossy(&r.body)
-    );
-    let v = r.json();
-    assert_eq!(v["code"], code, "{v}");
-    assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
-}
-
 /// Same status, same content-type, same headers (by name) but for per-response ones.
 fn assert_same_head(direct: &Resp, via: &Resp) {
     assert_eq!(direct.status, via.status);

@@ -279,3 +279,30 @@ pub fn fault(kind: hydrant::sim::FaultKind) -> hydrant::sim::Fault {
         count: 1,
     }
 }
+
+// ---- shared by gateway.rs and bad_input.rs ------------------------------------------------
+
+/// A hydrant-built error: status, JSON `{"message","code"}`, and its own request id.
+pub fn assert_error(r: &Resp, status: u16, code: &str) {
+    assert_eq!(
+        r.status,
+        status,
+        "body: {:?}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert!(
+        r.header("content-type")
+            .is_some_and(|c| c.starts_with("application/json")),
+        "{:?}",
+        r.headers
+    );
+    let v = r.json();
+    assert_eq!(v["code"], code, "{v}");
+    assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+    assert!(
+        r.header("x-request-id")
+            .is_some_and(|id| id.starts_with("hyd-")),
+        "{:?}",
+        r.headers
+    );
+}
