@@ -129,7 +129,7 @@ pub async fn prime_from(app: &App, tenant: Tenant, resp: Response<Body>) -> Resp
     };
     let mut primed = 0usize;
     for (id, raw) in crate::hydration::prime::embedded_files(&bytes) {
-        if app.hydrator.prime(tenant, id, raw).await {
+        if app.hydrator.prime(tenant, id, raw) {
             primed += 1;
         }
     }

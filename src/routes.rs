@@ -240,7 +240,7 @@ async fn dispatch(app: &Arc<App>, route: Route, req: Request<Body>) -> Result<Ha
             text_response(StatusCode::OK, "ready\n", "text/plain")
         })),
         Route::Metrics => {
-            let (entries, bytes) = Box::pin(app.hydrator.usage()).await;
+            let (entries, bytes) = app.hydrator.usage();
             app.metrics.cache_entries.set(entries as i64);
             app.metrics.cache_bytes.set(bytes as i64);
             let mut resp = Response::new(body::full(Bytes::from(app.metrics.encode())));
@@ -298,7 +298,7 @@ async fn dispatch(app: &Arc<App>, route: Route, req: Request<Body>) -> Result<Ha
                 tenant: auth.tenant,
                 file: id,
             };
-            match app.hydrator.fresh(&key).await {
+            match app.hydrator.fresh(&key) {
                 Some(entry) if entry.status == StatusCode::OK => {
                     let now = clock::now();
                     Ok(Handled {

@@ -4,7 +4,7 @@
 //! each rendition's `Location` is a ready `HeaderValue` (sliced from the body when the URL
 //! appears in it verbatim, so it costs no extra memory), and the deadlines are `Instant`s.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -76,6 +76,9 @@ pub struct Entry {
     /// Per rendition, indexed by `Rendition::index`.
     pub renditions: [RenditionEntry; 5],
     refreshing: AtomicBool,
+    /// The last whole second of the entry's life (plus one; 0 = never) in which a read was
+    /// reported to the store's eviction policy (see [`Entry::claim_touch`]).
+    touched: AtomicU32,
 }
 
 /// A header value that owns its bytes. Values parsed by hyper are slices of its read buffer
@@ -177,6 +180,7 @@ impl Entry {
             renditions,
             body,
             refreshing: AtomicBool::new(false),
+            touched: AtomicU32::new(0),
         })
     }
 
@@ -196,6 +200,7 @@ impl Entry {
             kind: Kind::Negative,
             renditions: [EMPTY; 5],
             refreshing: AtomicBool::new(false),
+            touched: AtomicU32::new(0),
         }
     }
 
@@ -225,6 +230,20 @@ impl Entry {
             Some(at) if now >= at => !self.refreshing.swap(true, Ordering::Relaxed),
             _ => false,
         }
+    }
+
+    /// True for the first read in each second of the entry's life: the store reports only
+    /// those reads to moka, so a hot entry costs moka one access record per second instead of
+    /// one per request (Varnish's `lru_interval` does the same for its LRU list). Racing
+    /// readers may both get `true`; reporting twice is harmless.
+    pub fn claim_touch(&self, now: Instant) -> bool {
+        let second = now.saturating_duration_since(self.created).as_secs();
+        let second = u32::try_from(second).unwrap_or(u32::MAX - 1) + 1;
+        if self.touched.load(Ordering::Relaxed) == second {
+            return false;
+        }
+        self.touched.store(second, Ordering::Relaxed);
+        true
     }
 
     /// Let a later read try the refresh again (the last one failed).

@@ -145,8 +145,8 @@ impl Hydrator {
     }
 
     /// (entries, weighted bytes) held now.
-    pub async fn usage(&self) -> (u64, u64) {
-        self.store.usage().await
+    pub fn usage(&self) -> (u64, u64) {
+        self.store.usage()
     }
 
     /// The freshness policy.
@@ -155,15 +155,15 @@ impl Hydrator {
     }
 
     /// A fresh entry for `key`, if there is one (no upstream call, ever).
-    pub async fn fresh(&self, key: &Key) -> Option<Arc<Entry>> {
+    pub fn fresh(&self, key: &Key) -> Option<Arc<Entry>> {
         let now = clock::now();
-        self.store.get(key).await.filter(|e| e.is_fresh(now))
+        self.store.get(key, now).filter(|e| e.is_fresh(now))
     }
 
     /// Look `key` up, hydrating from upstream when needed.
     pub async fn get(self: &Arc<Self>, key: Key, auth: &UpstreamAuth) -> Result<Served, Error> {
         let now = clock::now();
-        let cached = self.store.get(&key).await;
+        let cached = self.store.get(&key, now);
         if let Some(entry) = &cached {
             if entry.is_fresh(now) {
                 if entry.status == StatusCode::NOT_FOUND {
@@ -329,13 +329,13 @@ impl Hydrator {
                     })?;
                 let entry = Arc::new(entry);
                 if entry.is_storable(now) {
-                    self.store.insert(key, entry.clone()).await;
+                    self.store.insert(key, entry.clone());
                 }
                 Ok(Fetched::Entry(entry))
             }
             StatusCode::NOT_FOUND => {
                 let entry = Arc::new(Entry::negative(&buf.body, content_type, now, &self.policy));
-                self.store.insert(key, entry.clone()).await;
+                self.store.insert(key, entry.clone());
                 Ok(Fetched::Entry(entry))
             }
             _ => {
@@ -352,7 +352,7 @@ impl Hydrator {
 
     /// Store a hydrated file object seen elsewhere (list, search, execution, webhook) for
     /// `tenant`, when it has ready urls. Returns whether it was stored.
-    pub async fn prime(&self, tenant: Tenant, file: FileId, object: &[u8]) -> bool {
+    pub fn prime(&self, tenant: Tenant, file: FileId, object: &[u8]) -> bool {
         let now = clock::now();
         let Ok(entry) = Entry::hydrated(
             object,
@@ -366,9 +366,7 @@ impl Hydrator {
         if !entry.has_ready_url() || !entry.is_fresh(now) {
             return false;
         }
-        self.store
-            .insert(Key { tenant, file }, Arc::new(entry))
-            .await;
+        self.store.insert(Key { tenant, file }, Arc::new(entry));
         true
     }
 
@@ -378,7 +376,7 @@ impl Hydrator {
     }
 
     /// Drop one tenant's entry for a file.
-    pub async fn remove(&self, key: &Key) {
-        self.store.remove(key).await;
+    pub fn remove(&self, key: &Key) {
+        self.store.remove(key);
     }
 }

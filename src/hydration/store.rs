@@ -1,14 +1,25 @@
-//! Where entries live: a moka cache keyed by `(tenant, fileId)`, bounded by bytes.
+//! Where entries live: moka holds them, bounded by bytes; a read-optimised index serves hits.
 //!
-//! moka decides nothing about freshness (its clock cannot be driven by tests); it only holds
-//! entries until their URLs' real expiry (plus a second) so that stale-if-error has something
-//! to serve, and evicts by weight when `cache_max_bytes` is reached.
+//! moka is the authority: every entry is inserted there, and moka alone decides what is
+//! evicted (by weight, TinyLFU) and garbage-collects entries whose URLs have really expired.
+//! It decides nothing about freshness (its clock cannot be driven by tests).
+//!
+//! Reads go to a lock-free index (papaya) holding the same `Arc<Entry>`s. moka's own read path
+//! chases several pointers and queues an access record per read for its LRU and frequency
+//! sketch, which on a 10,000-file working set cost more than the rest of a cache hit together
+//! (see benches/README.md). The index is kept a mirror of moka: inserts and removals go to
+//! both, and moka's eviction listener drops what moka evicts. A hit reports itself to moka at
+//! most once per second per entry ([`Entry::claim_touch`]), enough for moka to know which
+//! entries are hot.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use moka::future::Cache;
+use moka::notification::RemovalCause;
+use moka::sync::Cache;
 use moka::Expiry;
+use tokio::time::Instant;
 
 use crate::clock;
 use crate::file_id::FileId;
@@ -24,29 +35,71 @@ pub struct Key {
     pub file: FileId,
 }
 
-/// Longest encoded key: tenant bytes plus the longest id.
-const KEY_BYTES: usize = 16 + crate::file_id::MAX_LEN;
+/// What the store keys on: a 128-bit SipHash of `(tenant, fileId)` under a secret key drawn
+/// at start-up. Fixed size and inline, so a lookup compares 16 bytes instead of chasing a
+/// pointer to the key's bytes, and an entry costs no key allocation. SipHash is a keyed PRF:
+/// two distinct keys share a digest with probability 2^-128 whatever the ids are (Varnish
+/// identifies its objects by a SHA-256 digest alone, on the same reasoning).
+type Digest = u128;
 
-impl Key {
-    /// The bytes moka stores the key as: tenant, then the id. Stored boxed at its exact length
-    /// (about 40 bytes instead of the 145-byte inline `Key`); looked up by slice, on the stack.
-    fn encode<'b>(&self, buf: &'b mut [u8; KEY_BYTES]) -> &'b [u8] {
-        let id = self.file.as_str().as_bytes();
-        buf[..16].copy_from_slice(self.tenant.as_bytes());
-        buf[16..16 + id.len()].copy_from_slice(id);
-        &buf[..16 + id.len()]
+/// Computes [`Digest`]s under this process's secret key.
+#[derive(Clone)]
+struct Digester {
+    k0: u64,
+    k1: u64,
+}
+
+impl Digester {
+    fn random() -> Digester {
+        Digester {
+            k0: rand::random(),
+            k1: rand::random(),
+        }
+    }
+
+    fn digest(&self, key: &Key) -> Digest {
+        use siphasher::sip128::Hasher128;
+        use std::hash::Hasher;
+        let mut h = siphasher::sip128::SipHasher13::new_with_keys(self.k0, self.k1);
+        // The tenant is fixed-size, so tenant ++ id is unambiguous.
+        h.write(key.tenant.as_bytes());
+        h.write(key.file.as_str().as_bytes());
+        h.finish128().as_u128()
     }
 }
 
-/// The key as moka holds it (see [`Key::encode`]).
-type Stored = Box<[u8]>;
+/// Hashes a [`Digest`] for the hash tables by taking its low bits: it is already uniform.
+#[derive(Default)]
+struct LowBits(u64);
+
+impl std::hash::Hasher for LowBits {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only digests are hashed here; fold anything else so nothing is lost.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u128(&mut self, v: u128) {
+        self.0 = v as u64;
+    }
+}
+
+type DigestHash = std::hash::BuildHasherDefault<LowBits>;
+
+/// The read side: digest → entry.
+type Index = papaya::HashMap<Digest, Arc<Entry>, DigestHash>;
 
 struct KeepUntilStale;
 
-impl Expiry<Stored, Arc<Entry>> for KeepUntilStale {
+impl Expiry<Digest, Arc<Entry>> for KeepUntilStale {
     fn expire_after_create(
         &self,
-        _key: &Stored,
+        _key: &Digest,
         value: &Arc<Entry>,
         _created_at: std::time::Instant,
     ) -> Option<Duration> {
@@ -55,7 +108,7 @@ impl Expiry<Stored, Arc<Entry>> for KeepUntilStale {
 
     fn expire_after_update(
         &self,
-        _key: &Stored,
+        _key: &Digest,
         value: &Arc<Entry>,
         _updated_at: std::time::Instant,
         _duration_until_expiry: Option<Duration>,
@@ -67,7 +120,12 @@ impl Expiry<Stored, Arc<Entry>> for KeepUntilStale {
 /// The in-memory store.
 #[derive(Clone)]
 pub struct Store {
-    cache: Cache<Stored, Arc<Entry>>,
+    cache: Cache<Digest, Arc<Entry>, DigestHash>,
+    index: Arc<Index>,
+    digester: Digester,
+    /// Every tenant that ever stored an entry, so a file can be dropped for all of them with
+    /// exact removals (a handful of API keys in practice).
+    tenants: Arc<Mutex<HashSet<Tenant>>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -81,45 +139,78 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// A store holding at most `max_bytes` of weighted entries.
     pub fn new(max_bytes: u64) -> Store {
-        Store {
-            cache: Cache::builder()
-                .max_capacity(max_bytes)
-                .weigher(|_k: &Stored, v: &Arc<Entry>| v.weight())
-                .expire_after(KeepUntilStale)
-                .support_invalidation_closures()
+        let index: Arc<Index> = Arc::new(
+            papaya::HashMap::builder()
+                .hasher(Default::default())
                 .build(),
+        );
+        let mirror = index.clone();
+        let cache = Cache::builder()
+            .max_capacity(max_bytes)
+            .weigher(|_k: &Digest, v: &Arc<Entry>| v.weight())
+            .expire_after(KeepUntilStale)
+            .eviction_listener(move |key: Arc<Digest>, gone: Arc<Entry>, cause| {
+                // A replaced entry's successor is already in the index; anything else moka
+                // dropped leaves the index too, unless a newer entry took its place meanwhile.
+                if cause != RemovalCause::Replaced {
+                    let _ = mirror
+                        .pin()
+                        .remove_if(&*key, |_, current| Arc::ptr_eq(current, &gone));
+                }
+            })
+            .build_with_hasher(DigestHash::default());
+        Store {
+            cache,
+            index,
+            digester: Digester::random(),
+            tenants: Arc::default(),
         }
     }
 
-    /// The entry for `key`, fresh or not.
-    pub async fn get(&self, key: &Key) -> Option<Arc<Entry>> {
-        let mut buf = [0u8; KEY_BYTES];
-        self.cache.get(key.encode(&mut buf)).await
+    /// The entry for `key`, fresh or not, as of `now`.
+    pub fn get(&self, key: &Key, now: Instant) -> Option<Arc<Entry>> {
+        let d = self.digester.digest(key);
+        let entry = self.index.pin().get(&d)?.clone();
+        if entry.claim_touch(now) {
+            // Recency and frequency for moka's eviction; the value is the same entry.
+            let _ = self.cache.get(&d);
+        }
+        Some(entry)
     }
 
     /// Store (or replace) an entry.
-    pub async fn insert(&self, key: Key, entry: Arc<Entry>) {
-        let mut buf = [0u8; KEY_BYTES];
-        self.cache.insert(key.encode(&mut buf).into(), entry).await;
+    pub fn insert(&self, key: Key, entry: Arc<Entry>) {
+        if let Ok(mut tenants) = self.tenants.lock() {
+            tenants.insert(key.tenant);
+        }
+        let d = self.digester.digest(&key);
+        // Index first: were moka to evict the entry at once (no room), its listener must find
+        // it there to remove it.
+        self.index.pin().insert(d, entry.clone());
+        self.cache.insert(d, entry);
     }
 
-    /// Drop one entry.
-    pub async fn remove(&self, key: &Key) {
-        let mut buf = [0u8; KEY_BYTES];
-        self.cache.invalidate(key.encode(&mut buf)).await;
+    /// Drop one entry. Takes effect for lookups immediately.
+    pub fn remove(&self, key: &Key) {
+        let d = self.digester.digest(key);
+        self.index.pin().remove(&d);
+        self.cache.invalidate(&d);
     }
 
     /// Drop a file's entries for every tenant. Takes effect for lookups immediately.
     pub fn invalidate_file(&self, file: FileId) {
-        // Only fails when closures are not supported, which `new` enables.
-        let _ = self
-            .cache
-            .invalidate_entries_if(move |k, _| k.get(16..) == Some(file.as_str().as_bytes()));
+        let tenants: Vec<Tenant> = match self.tenants.lock() {
+            Ok(t) => t.iter().copied().collect(),
+            Err(poisoned) => poisoned.into_inner().iter().copied().collect(),
+        };
+        for tenant in tenants {
+            self.remove(&Key { tenant, file });
+        }
     }
 
     /// (entries, weighted bytes), after running moka's pending maintenance.
-    pub async fn usage(&self) -> (u64, u64) {
-        self.cache.run_pending_tasks().await;
+    pub fn usage(&self) -> (u64, u64) {
+        self.cache.run_pending_tasks();
         (self.cache.entry_count(), self.cache.weighted_size())
     }
 }
@@ -146,48 +237,87 @@ mod tests {
         ))
     }
 
-    #[tokio::test]
-    async fn tenants_never_share() {
+    #[test]
+    fn tenants_never_share() {
         let s = Store::new(1 << 20);
-        s.insert(key(b"a", "f1"), neg()).await;
-        assert!(s.get(&key(b"a", "f1")).await.is_some());
-        assert!(s.get(&key(b"b", "f1")).await.is_none());
+        s.insert(key(b"a", "f1"), neg());
+        assert!(s.get(&key(b"a", "f1"), clock::now()).is_some());
+        assert!(s.get(&key(b"b", "f1"), clock::now()).is_none());
     }
 
-    #[tokio::test]
-    async fn invalidate_file_drops_every_tenant() {
+    #[test]
+    fn invalidate_file_drops_every_tenant() {
         let s = Store::new(1 << 20);
-        s.insert(key(b"a", "f1"), neg()).await;
-        s.insert(key(b"b", "f1"), neg()).await;
-        s.insert(key(b"a", "f2"), neg()).await;
+        s.insert(key(b"a", "f1"), neg());
+        s.insert(key(b"b", "f1"), neg());
+        s.insert(key(b"a", "f2"), neg());
         s.invalidate_file(FileId::parse("f1").unwrap());
-        assert!(s.get(&key(b"a", "f1")).await.is_none());
-        assert!(s.get(&key(b"b", "f1")).await.is_none());
-        assert!(s.get(&key(b"a", "f2")).await.is_some());
+        assert!(s.get(&key(b"a", "f1"), clock::now()).is_none());
+        assert!(s.get(&key(b"b", "f1"), clock::now()).is_none());
+        assert!(s.get(&key(b"a", "f2"), clock::now()).is_some());
     }
 
-    #[tokio::test]
-    async fn ids_that_share_a_prefix_stay_apart() {
+    #[test]
+    fn ids_that_share_a_prefix_stay_apart() {
         let s = Store::new(1 << 20);
-        s.insert(key(b"a", "f1"), neg()).await;
-        s.insert(key(b"a", "f10"), neg()).await;
-        assert!(s.get(&key(b"a", "f"),).await.is_none());
+        s.insert(key(b"a", "f1"), neg());
+        s.insert(key(b"a", "f10"), neg());
+        assert!(s.get(&key(b"a", "f"), clock::now()).is_none());
         s.invalidate_file(FileId::parse("f1").unwrap());
-        assert!(s.get(&key(b"a", "f1")).await.is_none());
-        assert!(s.get(&key(b"a", "f10")).await.is_some());
-        s.remove(&key(b"a", "f10")).await;
-        assert!(s.get(&key(b"a", "f10")).await.is_none());
+        assert!(s.get(&key(b"a", "f1"), clock::now()).is_none());
+        assert!(s.get(&key(b"a", "f10"), clock::now()).is_some());
+        s.remove(&key(b"a", "f10"));
+        assert!(s.get(&key(b"a", "f10"), clock::now()).is_none());
     }
 
-    #[tokio::test]
-    async fn bounded_by_bytes() {
+    #[test]
+    fn bounded_by_bytes() {
         let one = neg().weight() as u64;
         let s = Store::new(one * 10);
         for i in 0..100 {
-            s.insert(key(b"a", &format!("f{i}")), neg()).await;
+            s.insert(key(b"a", &format!("f{i}")), neg());
         }
-        let (n, bytes) = s.usage().await;
+        let (n, bytes) = s.usage();
         assert!(bytes <= one * 10, "{bytes}");
         assert!(n <= 10, "{n}");
+        // What moka evicted left the index too: lookups find exactly what moka holds.
+        let found = (0..100)
+            .filter(|i| s.get(&key(b"a", &format!("f{i}")), clock::now()).is_some())
+            .count() as u64;
+        assert_eq!(found, n);
+        assert_eq!(s.index.len() as u64, n);
+    }
+
+    #[test]
+    fn replacing_keeps_the_newest() {
+        let s = Store::new(1 << 20);
+        let (a, b) = (neg(), neg());
+        s.insert(key(b"a", "f1"), a);
+        s.insert(key(b"a", "f1"), b.clone());
+        s.usage(); // runs moka's listener for the replaced entry
+        let got = s.get(&key(b"a", "f1"), clock::now()).unwrap();
+        assert!(Arc::ptr_eq(&got, &b));
+        assert_eq!(s.usage().0, 1);
+    }
+
+    #[test]
+    fn removal_is_immediate_on_both_sides() {
+        let s = Store::new(1 << 20);
+        s.insert(key(b"a", "f1"), neg());
+        s.remove(&key(b"a", "f1"));
+        assert!(s.get(&key(b"a", "f1"), clock::now()).is_none());
+        assert_eq!(s.index.len(), 0);
+        assert_eq!(s.usage().0, 0);
+    }
+
+    #[test]
+    fn hits_report_to_moka_once_per_second() {
+        let e = neg();
+        let t0 = e.created;
+        assert!(e.claim_touch(t0));
+        assert!(!e.claim_touch(t0 + Duration::from_millis(999)));
+        assert!(e.claim_touch(t0 + Duration::from_secs(1)));
+        assert!(!e.claim_touch(t0 + Duration::from_millis(1500)));
+        assert!(e.claim_touch(t0 + Duration::from_secs(5)));
     }
 }

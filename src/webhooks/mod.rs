@@ -282,14 +282,14 @@ pub async fn handle(app: &Arc<App>, req: Request<Body>) -> Result<Response<Body>
         match event_name {
             Some("file.upload.failed" | "file.analysis_failed") => {
                 if let Some(file) = field("fileId").and_then(FileId::parse) {
-                    app.hydrator.remove(&Key { tenant, file }).await;
+                    app.hydrator.remove(&Key { tenant, file });
                     invalidated = true;
                     hooks.count(event, "invalidated");
                 }
             }
             _ => {
                 for (file, raw) in prime::embedded_files(&bytes) {
-                    if app.hydrator.prime(tenant, file, raw).await {
+                    if app.hydrator.prime(tenant, file, raw) {
                         primed += 1;
                     }
                 }
