@@ -152,7 +152,7 @@ pub fn redirect_response(
     app: &App,
 ) -> Result<Response<Body>, Error> {
     let r = entry.rendition(rendition);
-    match (r.status, &r.location) {
+    match (r.status, entry.location(rendition)) {
         (SourceStatus::Ready, Location::Ready(location)) => {
             let max_age = policy::max_age_for_expiry(
                 r.expiry(),
@@ -164,7 +164,7 @@ pub fn redirect_response(
             *resp.status_mut() = StatusCode::FOUND;
             let h = resp.headers_mut();
             h.reserve(6);
-            h.insert(header::LOCATION, location.clone());
+            h.insert(header::LOCATION, location);
             h.insert(
                 header::CACHE_CONTROL,
                 header_arena::private_max_age(max_age),
@@ -229,7 +229,7 @@ pub async fn file_json(
         if let Some(b) = src.file_bytes {
             o.insert("fileBytes".into(), b.into());
         }
-        if e.status == SourceStatus::Ready && matches!(e.location, Location::Ready(_)) {
+        if e.status == SourceStatus::Ready && e.has_location() {
             o.insert("url".into(), format!("{base}{}{signed}", r.as_str()).into());
         }
         renditions.insert(r.as_str().into(), o.into());

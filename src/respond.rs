@@ -37,7 +37,7 @@ pub fn entry_body(entry: &Entry, cache: CacheStatus, now: Instant) -> Response<B
     let mut resp = Response::new(body::full(entry.body.clone()));
     *resp.status_mut() = entry.status;
     resp.headers_mut()
-        .insert(header::CONTENT_TYPE, entry.content_type.clone());
+        .insert(header::CONTENT_TYPE, entry.content_type());
     cache_headers(&mut resp, entry, cache, now);
     resp
 }

@@ -15,7 +15,7 @@ use crate::clock;
 use crate::hydration::file::{FileError, FileView, Rendition, Source, SourceStatus};
 use crate::hydration::policy::{self, EntryKind, Policy};
 
-/// A rendition's redirect target, checked once.
+/// A rendition's redirect target, as the hit path hands it out.
 #[derive(Clone, Debug)]
 pub enum Location {
     /// No url.
@@ -26,22 +26,43 @@ pub enum Location {
     Unsafe,
 }
 
-/// What the hit path needs of one rendition: its state, its ready `Location` and its URL's
-/// real expiry. Five per entry and 100,000s of entries, so nothing else is kept: the JSON view
-/// reads dimensions and names from the stored body when it is asked for.
+/// Where a rendition's checked URL is kept. 16 bytes instead of a 40-byte `HeaderValue`:
+/// with five per entry and 100,000s of entries, that is most of an entry's own size.
+#[derive(Clone, Debug)]
+enum Place {
+    None,
+    /// Found verbatim in the body at `at..at + len` (no JSON escapes): served as a slice of it.
+    InBody {
+        at: u32,
+        len: u32,
+    },
+    /// Written with JSON escapes in the body: unescaped once, kept on its own.
+    Copied(Box<HeaderValue>),
+    Unsafe,
+}
+
+/// What the hit path needs of one rendition: its state, where its URL is and when the URL
+/// really expires. Nothing else is kept: the JSON view reads dimensions and names from the
+/// stored body when it is asked for.
 #[derive(Clone, Debug)]
 pub struct RenditionEntry {
     /// Processing state.
     pub status: SourceStatus,
-    /// Where `/files/{id}/redirect` sends the browser.
-    pub location: Location,
-    expiry: f64,
+    place: Place,
+    /// Unix seconds, rounded down (so early, never late); 0 when there is none.
+    expiry: u32,
 }
 
 impl RenditionEntry {
-    /// The URL's real expiry (min of `expiresAt` and what the URL itself states).
+    /// The URL's real expiry (min of `expiresAt` and what the URL itself states), in whole
+    /// Unix seconds rounded down.
     pub fn expiry(&self) -> Option<f64> {
-        (!self.expiry.is_nan()).then_some(self.expiry)
+        (self.expiry != 0).then_some(f64::from(self.expiry))
+    }
+
+    /// Whether `/files/{id}/redirect` can send the browser somewhere for this rendition.
+    pub fn has_location(&self) -> bool {
+        matches!(self.place, Place::InBody { .. } | Place::Copied(_))
     }
 }
 
@@ -61,8 +82,9 @@ pub struct Entry {
     pub status: StatusCode,
     /// The upstream body, byte for byte.
     pub body: Bytes,
-    /// The upstream's `Content-Type`.
-    pub content_type: HeaderValue,
+    /// The upstream's `Content-Type` when it is not plain `application/json` (see
+    /// [`Entry::content_type`]): 8 bytes per entry instead of 40.
+    content_type: Option<Box<HeaderValue>>,
     /// When it was stored.
     pub created: Instant,
     /// Served as fresh (`HIT`) before this.
@@ -81,14 +103,14 @@ pub struct Entry {
     touched: AtomicU32,
 }
 
-/// A header value that owns its bytes. Values parsed by hyper are slices of its read buffer
-/// and would pin that whole buffer (8 KiB or more) for the entry's life.
-fn own_header(v: &HeaderValue) -> HeaderValue {
+/// The stored form of a `Content-Type`: nothing for `application/json` (nearly always), else
+/// a copy that owns its bytes (values parsed by hyper are slices of its read buffer and would
+/// pin that whole buffer, 8 KiB or more, for the entry's life).
+fn own_content_type(v: &HeaderValue) -> Option<Box<HeaderValue>> {
     if v.as_bytes() == b"application/json" {
-        return HeaderValue::from_static("application/json");
+        return None;
     }
-    HeaderValue::from_bytes(v.as_bytes())
-        .unwrap_or_else(|_| HeaderValue::from_static("application/json"))
+    HeaderValue::from_bytes(v.as_bytes()).ok().map(Box::new)
 }
 
 /// Whether `url` is a URL hydrant may redirect a browser to.
@@ -104,28 +126,36 @@ fn safe_location(url: &str, allow_http: bool) -> bool {
     scheme_ok && uri.authority().is_some()
 }
 
-/// The `Location` value for `url`: a zero-copy slice of `body` when the URL appears there
-/// verbatim (no JSON escapes), else a copy.
-fn location(url: &str, body: &Bytes, allow_http: bool) -> Location {
-    if !safe_location(url, allow_http) {
-        return Location::Unsafe;
+/// Where the `Location` for `url` is kept: its place in `body` when the URL appears there
+/// verbatim (no JSON escapes), else a copy. Checked here once, so the hit path cannot fail.
+fn place(url: &str, body: &Bytes, allow_http: bool) -> Place {
+    if !safe_location(url, allow_http) || HeaderValue::from_str(url).is_err() {
+        return Place::Unsafe;
     }
-    let value = match memchr::memmem::find(body, url.as_bytes()) {
-        Some(at) => HeaderValue::from_maybe_shared(body.slice(at..at + url.len())),
-        None => HeaderValue::from_str(url),
-    };
-    value.map(Location::Ready).unwrap_or(Location::Unsafe)
+    let found = memchr::memmem::find(body, url.as_bytes())
+        .and_then(|at| Some((u32::try_from(at).ok()?, u32::try_from(url.len()).ok()?)));
+    match found {
+        Some((at, len)) => Place::InBody { at, len },
+        None => HeaderValue::from_str(url)
+            .map(|v| Place::Copied(Box::new(v)))
+            .unwrap_or(Place::Unsafe),
+    }
 }
 
 fn rendition(src: &Source, body: &Bytes, allow_http: bool) -> RenditionEntry {
-    let location = match (&src.url, src.status) {
-        (Some(url), SourceStatus::Ready) => location(url, body, allow_http),
-        _ => Location::None,
+    let place = match (&src.url, src.status) {
+        (Some(url), SourceStatus::Ready) => place(url, body, allow_http),
+        _ => Place::None,
     };
+    let expiry = policy::source_expiry(src)
+        .filter(|e| *e >= 1.0)
+        // `as` saturates: an expiry past 2106 is kept as the largest u32.
+        .map(|e| e.floor() as u32)
+        .unwrap_or(0);
     RenditionEntry {
         status: src.status,
-        location,
-        expiry: policy::source_expiry(src).unwrap_or(f64::NAN),
+        place,
+        expiry,
     }
 }
 
@@ -140,8 +170,8 @@ fn instant_at(now: Instant, now_unix: f64, unix: f64) -> Instant {
 
 const EMPTY: RenditionEntry = RenditionEntry {
     status: SourceStatus::Absent,
-    location: Location::None,
-    expiry: f64::NAN,
+    place: Place::None,
+    expiry: 0,
 };
 
 impl Entry {
@@ -156,7 +186,7 @@ impl Entry {
         // Own the bytes exactly: a body chunk read by hyper can share (and so pin) its whole
         // read buffer, several times the body's size, for as long as the entry lives.
         let body = Bytes::copy_from_slice(body);
-        let content_type = own_header(&content_type);
+        let content_type = own_content_type(&content_type);
         let view = FileView::parse(&body)?;
         let now_unix = clock::unix_at(now);
         let f = policy::freshness(&view, now_unix, p);
@@ -187,7 +217,7 @@ impl Entry {
     /// A remembered upstream `404`, served for `negative_ttl`.
     pub fn negative(body: &[u8], content_type: HeaderValue, now: Instant, p: &Policy) -> Entry {
         let body = Bytes::copy_from_slice(body);
-        let content_type = own_header(&content_type);
+        let content_type = own_content_type(&content_type);
         let until = now + p.negative_ttl.min(p.max_ttl);
         Entry {
             status: StatusCode::NOT_FOUND,
@@ -266,6 +296,32 @@ impl Entry {
         &self.renditions[r.index()]
     }
 
+    /// Where `/files/{id}/redirect?rendition=r` sends the browser. A verbatim URL is a slice
+    /// of the body (a refcount, no copy); its bytes were checked when the entry was built.
+    pub fn location(&self, r: Rendition) -> Location {
+        match &self.renditions[r.index()].place {
+            Place::None => Location::None,
+            Place::Unsafe => Location::Unsafe,
+            Place::Copied(v) => Location::Ready((**v).clone()),
+            Place::InBody { at, len } => {
+                let (at, len) = (*at as usize, *len as usize);
+                self.body
+                    .get(at..at + len)
+                    .map(|_| self.body.slice(at..at + len))
+                    .and_then(|b| HeaderValue::from_maybe_shared(b).ok())
+                    .map_or(Location::Unsafe, Location::Ready)
+            }
+        }
+    }
+
+    /// The `Content-Type` to serve the body with.
+    pub fn content_type(&self) -> HeaderValue {
+        match &self.content_type {
+            None => HeaderValue::from_static("application/json"),
+            Some(v) => (**v).clone(),
+        }
+    }
+
     /// Weight for the byte-bounded store: the body plus a fixed estimate of the rest.
     pub fn weight(&self) -> u32 {
         let overhead = std::mem::size_of::<Entry>() + 256;
@@ -310,7 +366,7 @@ mod tests {
         )
         .unwrap();
         let d = e.rendition(Rendition::Download);
-        match &d.location {
+        match e.location(Rendition::Download) {
             Location::Ready(v) => {
                 assert_eq!(v, "https://cdn.example/d?X-Amz-Signature=abc");
                 // zero-copy: the header value points into the body
@@ -332,10 +388,9 @@ mod tests {
             e.rendition(Rendition::Thumbnail).status,
             SourceStatus::Failed
         );
-        assert!(matches!(
-            e.rendition(Rendition::Hls).location,
-            Location::None
-        ));
+        assert!(matches!(e.location(Rendition::Hls), Location::None));
+        assert!(!e.rendition(Rendition::Hls).has_location());
+        assert!(d.has_location());
         assert!(e.refresh_at.unwrap() > now + Duration::from_secs(3000));
     }
 
@@ -358,7 +413,7 @@ mod tests {
             )
             .unwrap();
             assert!(
-                matches!(e.rendition(Rendition::Download).location, Location::Unsafe),
+                matches!(e.location(Rendition::Download), Location::Unsafe),
                 "{url}"
             );
         }
@@ -371,9 +426,82 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(
-            e.rendition(Rendition::Download).location,
+            e.location(Rendition::Download),
             Location::Ready(_)
         ));
+    }
+
+    #[tokio::test]
+    async fn escaped_urls_are_copied_unescaped() {
+        let now = clock::now();
+        // JSON may escape `/` and `&`: the URL is then not in the body verbatim.
+        let raw =
+            String::from_utf8(body(clock::unix_at(now), "https://c.example/x?a=1&b=2").to_vec())
+                .unwrap()
+                .replace(
+                    "https://c.example/x?a=1&b=2",
+                    r"https:\/\/c.example\/x?a=1\u0026b=2",
+                );
+        let e = Entry::hydrated(
+            raw.as_bytes(),
+            HeaderValue::from_static("application/json"),
+            now,
+            &Policy::default(),
+            false,
+        )
+        .unwrap();
+        match e.location(Rendition::Download) {
+            Location::Ready(v) => assert_eq!(v, "https://c.example/x?a=1&b=2"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn expiry_is_kept_in_whole_seconds_rounded_down() {
+        let now = clock::now();
+        let e = Entry::hydrated(
+            &body(clock::unix_at(now), "https://c/x"),
+            HeaderValue::from_static("application/json"),
+            now,
+            &Policy::default(),
+            false,
+        )
+        .unwrap();
+        let exp = e.rendition(Rendition::Download).expiry().unwrap();
+        let real = (clock::unix_at(now) + 3600.0).floor();
+        assert!(exp == real || exp == real - 1.0, "{exp} vs {real}");
+        assert_eq!(exp.fract(), 0.0);
+    }
+
+    #[test]
+    fn entries_stay_small() {
+        // Five renditions and the deadlines in under 256 bytes (with Arc's two counters, one
+        // 256-byte allocator size class): see benches/README.md, memory.
+        assert!(
+            std::mem::size_of::<Entry>() + 16 <= 256,
+            "{}",
+            std::mem::size_of::<Entry>()
+        );
+    }
+
+    #[tokio::test]
+    async fn content_type_is_kept_only_when_unusual() {
+        let now = clock::now();
+        let b = body(clock::unix_at(now), "https://c/x");
+        let p = Policy::default();
+        let json = Entry::hydrated(
+            &b,
+            HeaderValue::from_static("application/json"),
+            now,
+            &p,
+            false,
+        )
+        .unwrap();
+        assert!(json.content_type.is_none());
+        assert_eq!(json.content_type(), "application/json");
+        let other = HeaderValue::from_static("application/json; charset=utf-8");
+        let e = Entry::hydrated(&b, other, now, &p, false).unwrap();
+        assert_eq!(e.content_type(), "application/json; charset=utf-8");
     }
 
     #[tokio::test]
