@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use prometheus_client::encoding::{
     EncodeLabelSet, EncodeLabelValue, EncodeMetric, MetricEncoder, NoLabelSet,
@@ -177,7 +177,14 @@ pub struct Metrics {
     /// the duration histogram per route class and the counter per lookup outcome.
     route_durations: Vec<LatencyHistogram>,
     lookup_counters: Vec<Counter>,
+    /// Request counters for the statuses hits answer with, per route class, resolved on first
+    /// use (a series appears only once it has counted something): reading a `OnceLock` is a
+    /// plain load, where `Family::get_or_create` takes a lock shared by every core.
+    hot_requests: [[OnceLock<Counter>; HOT_STATUSES.len()]; ROUTE_CLASSES.len()],
 }
+
+/// The statuses whose request counters are cached in [`Metrics::hot_requests`].
+const HOT_STATUSES: [u16; 3] = [200, 302, 404];
 
 const ROUTE_CLASSES: [RouteClass; 9] = [
     RouteClass::redirect,
@@ -348,6 +355,7 @@ impl Metrics {
         Metrics {
             route_durations,
             lookup_counters,
+            hot_requests: Default::default(),
             registry,
             http_requests,
             http_duration,
@@ -364,9 +372,25 @@ impl Metrics {
 
     /// Count one answered request.
     pub fn observe_request(&self, route: RouteClass, status: u16, elapsed: Duration) {
-        self.http_requests
-            .get_or_create(&RouteStatus { route, status })
-            .inc();
+        let hot = HOT_STATUSES
+            .iter()
+            .position(|s| *s == status)
+            .and_then(|i| self.hot_requests.get(route as usize)?.get(i));
+        match hot {
+            Some(slot) => {
+                slot.get_or_init(|| {
+                    self.http_requests
+                        .get_or_create(&RouteStatus { route, status })
+                        .clone()
+                })
+                .inc();
+            }
+            None => {
+                self.http_requests
+                    .get_or_create(&RouteStatus { route, status })
+                    .inc();
+            }
+        }
         match self.route_durations.get(route as usize) {
             Some(h) => h.observe(elapsed),
             None => self
@@ -445,6 +469,33 @@ mod tests {
         for (i, l) in LOOKUPS.iter().enumerate() {
             assert_eq!(*l as usize, i);
         }
+    }
+
+    #[test]
+    fn cached_and_uncached_request_counters_are_the_same_series() {
+        let m = Metrics::new();
+        for _ in 0..3 {
+            m.observe_request(RouteClass::redirect, 302, Duration::from_micros(5));
+        }
+        m.observe_request(RouteClass::redirect, 503, Duration::from_micros(5));
+        // The slow path reaches the very counter the cached handle increments.
+        m.http_requests
+            .get_or_create(&RouteStatus {
+                route: RouteClass::redirect,
+                status: 302,
+            })
+            .inc();
+        let text = m.encode();
+        assert!(
+            text.contains("hydrant_http_requests_total{route=\"redirect\",status=\"302\"} 4"),
+            "{text}"
+        );
+        assert!(
+            text.contains("hydrant_http_requests_total{route=\"redirect\",status=\"503\"} 1"),
+            "{text}"
+        );
+        // A series appears only once something was counted in it.
+        assert!(!text.contains("status=\"404\""), "{text}");
     }
 
     #[test]
