@@ -122,6 +122,34 @@ async fn lookup<'q>(
     }
 }
 
+/// `/files/{id}/redirect` when the entry is fresh in cache: answered without awaiting
+/// anything (no future is built for a hit). `Ok(None)` when it is not, and the caller takes
+/// [`redirect`]. A bad query or signature is answered here: the full path would refuse it too.
+pub fn redirect_hit(
+    app: &Arc<App>,
+    id: FileId,
+    query: Option<&str>,
+) -> Result<Option<(Response<Body>, CacheStatus)>, Error> {
+    let q = FrontQuery::parse(query)?;
+    check_signature(app, id, &q)?;
+    let auth = app.auth.proxy()?;
+    let key = Key {
+        tenant: auth.tenant,
+        file: id,
+    };
+    let now = clock::now();
+    let Some(entry) = app.hydrator.hit(&key, auth, now) else {
+        return Ok(None);
+    };
+    let cache = CacheStatus::Hit;
+    if entry.status == StatusCode::NOT_FOUND {
+        return Ok(Some((respond::entry_body(&entry, cache, now), cache)));
+    }
+    let rendition = q.rendition.unwrap_or(Rendition::Download);
+    let resp = redirect_response(&entry, rendition, cache, now, app)?;
+    Ok(Some((resp, cache)))
+}
+
 /// `GET|HEAD /files/{id}/redirect?rendition=R`.
 pub async fn redirect(
     app: &Arc<App>,

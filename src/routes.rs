@@ -201,7 +201,72 @@ fn text_response(
 }
 
 /// Dispatch one request. Never fails: errors become JSON responses here.
-pub async fn handle(app: &Arc<App>, req: Request<Body>) -> Handled {
+///
+/// A cache hit on the redirect or hydrate route is answered synchronously; everything else
+/// (misses, pass-through, webhooks, ...) goes through [`handle_async`], boxed: its future is
+/// large, and would otherwise be built and moved on every request.
+pub async fn handle<B>(app: &Arc<App>, req: Request<B>) -> Handled
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<body::BoxError>,
+{
+    if let Some(handled) = handle_hit(app, &req) {
+        return handled;
+    }
+    Box::pin(handle_async(app, req.map(body::boxed))).await
+}
+
+/// The synchronous hit path of [`handle`]: `None` when the request needs more.
+fn handle_hit<B>(app: &Arc<App>, req: &Request<B>) -> Option<Handled> {
+    let route = classify(req.method(), req.uri().path());
+    let class = route.class();
+    if head_size(req) > MAX_HEAD_BYTES {
+        return None;
+    }
+    let result = match route {
+        Route::Redirect(id) => redirect::redirect_hit(app, id, req.uri().query())
+            .transpose()?
+            .map(|(response, cache)| Handled {
+                response,
+                route: class,
+                cache: Some(cache),
+                upstream: None,
+            }),
+        Route::Hydrate(id) => {
+            // Credential errors are left to the full path (same answer, one place).
+            let auth = app.auth.for_request(req.headers()).ok()?;
+            let key = Key {
+                tenant: auth.tenant,
+                file: id,
+            };
+            let now = clock::now();
+            let entry = app.hydrator.hit(&key, &auth, now)?;
+            Ok(Handled {
+                response: respond::entry_body(&entry, CacheStatus::Hit, now),
+                route: class,
+                cache: Some(CacheStatus::Hit),
+                upstream: None,
+            })
+        }
+        _ => return None,
+    };
+    Some(result.unwrap_or_else(|e| error_handled(e, class)))
+}
+
+/// The one place an [`Error`] becomes a response.
+fn error_handled(e: Error, class: RouteClass) -> Handled {
+    if e.status().is_server_error() {
+        tracing::debug!(error = %e, "request failed");
+    }
+    let mut response = e.into_response();
+    response
+        .headers_mut()
+        .insert("x-request-id", header_arena::request_id());
+    Handled::new(response, class)
+}
+
+/// Every request the hit path did not answer.
+async fn handle_async(app: &Arc<App>, req: Request<Body>) -> Handled {
     let route = classify(req.method(), req.uri().path());
     let class = route.class();
     let result = if head_size(&req) > MAX_HEAD_BYTES {
@@ -211,16 +276,7 @@ pub async fn handle(app: &Arc<App>, req: Request<Body>) -> Handled {
     };
     match result {
         Ok(h) => h,
-        Err(e) => {
-            if e.status().is_server_error() {
-                tracing::debug!(error = %e, "request failed");
-            }
-            let mut response = e.into_response();
-            response
-                .headers_mut()
-                .insert("x-request-id", header_arena::request_id());
-            Handled::new(response, class)
-        }
+        Err(e) => error_handled(e, class),
     }
 }
 
@@ -308,12 +364,12 @@ async fn dispatch(app: &Arc<App>, route: Route, req: Request<Body>) -> Result<Ha
                         upstream: None,
                     })
                 }
-                _ => pass_through(app, req, &auth, class).await,
+                _ => Box::pin(pass_through(app, req, &auth, class)).await,
             }
         }
         Route::Invalidating(id) => {
             let auth = app.auth.for_request(req.headers())?;
-            let handled = pass_through(app, req, &auth, class).await?;
+            let handled = Box::pin(pass_through(app, req, &auth, class)).await?;
             if handled.response.status().is_success() {
                 // Before the response leaves: the next read sees the new state.
                 app.hydrator.invalidate(id);
@@ -322,14 +378,14 @@ async fn dispatch(app: &Arc<App>, route: Route, req: Request<Body>) -> Result<Ha
         }
         Route::Priming => {
             let auth = app.auth.for_request(req.headers())?;
-            let mut handled = pass_through(app, req, &auth, class).await?;
+            let mut handled = Box::pin(pass_through(app, req, &auth, class)).await?;
             handled.response =
                 Box::pin(gateway::prime_from(app, auth.tenant, handled.response)).await;
             Ok(handled)
         }
         Route::GetFile(_) | Route::PassThrough => {
             let auth = app.auth.for_request(req.headers())?;
-            pass_through(app, req, &auth, class).await
+            Box::pin(pass_through(app, req, &auth, class)).await
         }
         Route::AdminPurge(id) => {
             app.auth.check_admin(req.headers())?;

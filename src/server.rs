@@ -36,7 +36,6 @@ pub async fn respond(app: &Arc<App>, req: Request<Incoming>) -> hyper::Response<
     } else {
         String::new()
     };
-    let req = req.map(crate::body::boxed);
     let handled = routes::handle(app, req).await;
     let elapsed = start.elapsed();
     let status = handled.response.status().as_u16();

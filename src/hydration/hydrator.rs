@@ -14,6 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
+use tokio::time::Instant;
 
 use crate::auth::UpstreamAuth;
 use crate::body;
@@ -160,20 +161,44 @@ impl Hydrator {
         self.store.get(key, now).filter(|e| e.is_fresh(now))
     }
 
+    /// The fresh entry for `key`, if there is one: a cache hit, counted, with no upstream call
+    /// and nothing to await (late in the entry's life it starts one background refresh).
+    /// Routes answer hits from this synchronously and only build a future for the rest.
+    pub fn hit(
+        self: &Arc<Self>,
+        key: &Key,
+        auth: &UpstreamAuth,
+        now: Instant,
+    ) -> Option<Arc<Entry>> {
+        let entry = self.store.get(key, now).filter(|e| e.is_fresh(now))?;
+        self.count_hit(key, auth, &entry, now);
+        Some(entry)
+    }
+
+    fn count_hit(
+        self: &Arc<Self>,
+        key: &Key,
+        auth: &UpstreamAuth,
+        entry: &Arc<Entry>,
+        now: Instant,
+    ) {
+        if entry.status == StatusCode::NOT_FOUND {
+            self.metrics.lookup(Lookup::negative);
+        } else {
+            self.metrics.lookup(Lookup::hit);
+        }
+        if entry.claim_refresh(now) {
+            self.refresh(*key, auth, entry.clone());
+        }
+    }
+
     /// Look `key` up, hydrating from upstream when needed.
     pub async fn get(self: &Arc<Self>, key: Key, auth: &UpstreamAuth) -> Result<Served, Error> {
         let now = clock::now();
         let cached = self.store.get(&key, now);
         if let Some(entry) = &cached {
             if entry.is_fresh(now) {
-                if entry.status == StatusCode::NOT_FOUND {
-                    self.metrics.lookup(Lookup::negative);
-                } else {
-                    self.metrics.lookup(Lookup::hit);
-                }
-                if entry.claim_refresh(now) {
-                    self.refresh(key, auth, entry.clone());
-                }
+                self.count_hit(&key, auth, entry, now);
                 return Ok(Served::Entry {
                     entry: entry.clone(),
                     cache: CacheStatus::Hit,

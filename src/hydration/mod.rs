@@ -4,7 +4,8 @@
 //! * [`file`] — a parsed view of a StorageFile (sources, expiries), built once per insert.
 //! * [`policy`] — pure freshness rules: TTL from `expiresAt`, margins, caps.
 //! * [`entry`] — what is derived once per insert (Locations, deadlines).
-//! * [`store`] — moka, keyed by `(tenant, fileId)`, bounded by bytes.
+//! * [`store`] — moka (bounded by bytes, decides evictions) behind a lock-free read index, keyed by
+//!   a keyed digest of `(tenant, fileId)`.
 //! * [`hydrator`] — single flight, refresh ahead, stale-if-error, priming.
 //! * [`prime`] — finding hydrated file objects inside other responses.
 
