@@ -11,6 +11,7 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
 use crate::app::App;
+use crate::auth::UpstreamAuth;
 use crate::body::{self, Body};
 use crate::clock;
 use crate::error::{Error, Reason};
@@ -99,12 +100,13 @@ enum Found<'q> {
     Done(Response<Body>, CacheStatus),
 }
 
-/// The shared prologue of both frontend routes: query, signature, lookup.
-async fn lookup<'q>(
-    app: &Arc<App>,
+/// What every frontend request checks before looking anything up: its query, its signature,
+/// and the proxy's own credentials; gives the cache key.
+fn prologue<'a, 'q>(
+    app: &'a App,
     id: FileId,
     query: Option<&'q str>,
-) -> Result<Found<'q>, Error> {
+) -> Result<(FrontQuery<'q>, &'a UpstreamAuth, Key), Error> {
     let q = FrontQuery::parse(query)?;
     check_signature(app, id, &q)?;
     let auth = app.auth.proxy()?;
@@ -112,6 +114,16 @@ async fn lookup<'q>(
         tenant: auth.tenant,
         file: id,
     };
+    Ok((q, auth, key))
+}
+
+/// The shared lookup of both frontend routes.
+async fn lookup<'q>(
+    app: &Arc<App>,
+    id: FileId,
+    query: Option<&'q str>,
+) -> Result<Found<'q>, Error> {
+    let (q, auth, key) = prologue(app, id, query)?;
     match app.hydrator.get(key, auth).await? {
         Served::Entry { entry, cache } if entry.status == StatusCode::NOT_FOUND => Ok(Found::Done(
             respond::entry_body(&entry, cache, clock::now()),
@@ -130,13 +142,7 @@ pub fn redirect_hit(
     id: FileId,
     query: Option<&str>,
 ) -> Result<Option<(Response<Body>, CacheStatus)>, Error> {
-    let q = FrontQuery::parse(query)?;
-    check_signature(app, id, &q)?;
-    let auth = app.auth.proxy()?;
-    let key = Key {
-        tenant: auth.tenant,
-        file: id,
-    };
+    let (q, auth, key) = prologue(app, id, query)?;
     let now = clock::now();
     let Some(entry) = app.hydrator.hit(&key, auth, now) else {
         return Ok(None);

@@ -350,6 +350,19 @@ mod tests {
         ))
     }
 
+    /// An entry for the test body with `url` as its download URL, built now.
+    fn entry_with(url: &str) -> Entry {
+        let now = clock::now();
+        Entry::hydrated(
+            &body(clock::unix_at(now), url),
+            HeaderValue::from_static("application/json"),
+            now,
+            &Policy::default(),
+            false,
+        )
+        .unwrap()
+    }
+
     #[tokio::test]
     async fn builds_locations_and_deadlines_once() {
         let now = clock::now();
@@ -458,17 +471,9 @@ mod tests {
 
     #[tokio::test]
     async fn expiry_is_kept_in_whole_seconds_rounded_down() {
-        let now = clock::now();
-        let e = Entry::hydrated(
-            &body(clock::unix_at(now), "https://c/x"),
-            HeaderValue::from_static("application/json"),
-            now,
-            &Policy::default(),
-            false,
-        )
-        .unwrap();
+        let e = entry_with("https://c/x");
         let exp = e.rendition(Rendition::Download).expiry().unwrap();
-        let real = (clock::unix_at(now) + 3600.0).floor();
+        let real = (clock::unix_at(e.created) + 3600.0).floor();
         assert!(exp == real || exp == real - 1.0, "{exp} vs {real}");
         assert_eq!(exp.fract(), 0.0);
     }
@@ -506,15 +511,8 @@ mod tests {
 
     #[tokio::test]
     async fn refresh_is_claimed_once() {
-        let now = clock::now();
-        let e = Entry::hydrated(
-            &body(clock::unix_at(now), "https://c/x"),
-            HeaderValue::from_static("application/json"),
-            now,
-            &Policy::default(),
-            false,
-        )
-        .unwrap();
+        let e = entry_with("https://c/x");
+        let now = e.created;
         assert!(!e.claim_refresh(now));
         let late = e.refresh_at.unwrap();
         assert!(e.claim_refresh(late));
