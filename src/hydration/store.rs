@@ -311,6 +311,32 @@ mod tests {
     }
 
     #[test]
+    fn a_hot_entry_survives_a_scan_of_cold_ones() {
+        // Hits reach moka only once per second per entry; a hot entry must still outlive a scan
+        // of entries written once or twice, with the byte bound kept. (moka's admission keeps
+        // it here even without the reports; this guards the property, not the mechanism.)
+        let one = neg().weight() as u64;
+        let s = Store::new(one * 10);
+        let hot = key(b"a", "hot");
+        s.insert(hot, neg());
+        let t0 = clock::now();
+        for sec in 0..20 {
+            for _ in 0..50 {
+                assert!(s.get(&hot, t0 + Duration::from_secs(sec)).is_some());
+            }
+        }
+        // Each cold key is written twice, as a refresh would.
+        for i in 0..200 {
+            s.insert(key(b"a", &format!("cold{i}")), neg());
+            s.insert(key(b"a", &format!("cold{i}")), neg());
+        }
+        s.usage();
+        assert!(s.get(&hot, t0).is_some(), "the hot entry was evicted");
+        let (n, bytes) = s.usage();
+        assert!(n <= 10 && bytes <= one * 10, "{n} entries, {bytes} bytes");
+    }
+
+    #[test]
     fn hits_report_to_moka_once_per_second() {
         let e = neg();
         let t0 = e.created;
