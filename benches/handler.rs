@@ -5,6 +5,9 @@
 //! * `ttl_derivation`: parsing a realistic StorageFile and deriving its freshness and entry.
 //! * `signed_url_verify`, `webhook_verify`: the two HMAC checks on request paths.
 
+// A benchmark harness, not a request path: failing loudly on a broken set-up is right.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

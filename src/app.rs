@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use crate::auth::Auth;
 use crate::config::Config;
-use crate::hydration::hydrator::Hydrator;
+use crate::hydration::hydrator::{self, Hydrator};
+use crate::hydration::loader::UpstreamLoader;
 use crate::hydration::policy::Policy;
 use crate::hydration::store::Store;
 use crate::signing::Signer;
@@ -53,15 +54,17 @@ impl App {
             config.hydrate_max_wait,
             metrics.clone(),
         );
-        let hydrator = Arc::new(Hydrator::new(
-            Store::new(config.cache_max_bytes),
-            upstream.clone(),
+        let hydrator = Arc::new(Hydrator::new(hydrator::Parts {
+            store: Store::new(config.cache_max_bytes),
+            shared: None,
+            loader: Arc::new(UpstreamLoader::new(upstream.clone(), metrics.clone())),
             limiter,
             policy,
-            metrics.clone(),
-            config.hydrate_max_wait,
-            config.upstream_timeout,
-        ));
+            metrics: metrics.clone(),
+            max_wait: config.hydrate_max_wait,
+            upstream_timeout: config.upstream_timeout,
+            allow_http: upstream.base().is_plain_http(),
+        }));
         let signer = Signer::new(
             config
                 .signing_keys

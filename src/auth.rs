@@ -115,10 +115,7 @@ impl Auth {
         };
         match bearer(headers) {
             Some(t) if ct_eq(expected, t) => Ok(()),
-            _ => Err(Error::Unauthorized {
-                message: "Invalid admin token.",
-                code: "invalid_api_key",
-            }),
+            _ => Err(Error::AdminToken),
         }
     }
 }
@@ -185,7 +182,7 @@ mod tests {
         assert!(a.check_admin(&h("Bearer adm")).is_ok());
         assert!(matches!(
             a.check_admin(&h("Bearer nope")),
-            Err(Error::Unauthorized { .. })
+            Err(Error::AdminToken)
         ));
         let none = Auth::new(&Config::resolve(ServeArgs::default()).unwrap());
         assert!(matches!(

@@ -37,14 +37,14 @@ where
 }
 
 /// Why [`collect_limited`] stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 pub enum CollectError {
     /// More than the limit.
     #[error("body larger than the limit")]
     TooLarge,
-    /// The body stream failed.
+    /// The body stream failed; the cause is kept for logs.
     #[error("body stream failed")]
-    Broken,
+    Broken(#[source] BoxError),
 }
 
 /// Read a whole body of at most `limit` bytes. (Hand-rolled rather than `http_body_util::Limited`,
@@ -52,12 +52,13 @@ pub enum CollectError {
 pub async fn collect_limited<B>(mut body: B, limit: usize) -> Result<Bytes, CollectError>
 where
     B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
 {
     let mut first: Option<Bytes> = None;
     let mut rest: Option<bytes::BytesMut> = None;
     let mut len = 0usize;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|_| CollectError::Broken)?;
+        let frame = frame.map_err(|e| CollectError::Broken(e.into()))?;
         let Ok(data) = frame.into_data() else {
             continue; // trailers
         };
@@ -92,7 +93,10 @@ mod tests {
         let b = full(Bytes::from_static(b"hello"));
         assert_eq!(collect_limited(b, 5).await.unwrap(), "hello");
         let b = full(Bytes::from_static(b"hello!"));
-        assert_eq!(collect_limited(b, 5).await, Err(CollectError::TooLarge));
+        assert!(matches!(
+            collect_limited(b, 5).await,
+            Err(CollectError::TooLarge)
+        ));
         let chunks = futures_util::stream::iter(vec![
             Ok::<_, BoxError>(http_body::Frame::data(Bytes::from_static(b"ab"))),
             Ok(http_body::Frame::data(Bytes::from_static(b"cd"))),

@@ -14,17 +14,16 @@ use crate::app::App;
 use crate::auth::UpstreamAuth;
 use crate::body::{self, Body};
 use crate::clock;
-use crate::error::{Error, Reason};
+use crate::error::Error;
 use crate::file_id::FileId;
 use crate::header_arena;
 use crate::hydration::entry::{Entry, Location};
 use crate::hydration::file::{FileView, Rendition, SourceStatus};
-use crate::hydration::hydrator::{Reply, Served};
+use crate::hydration::hydrator::Answer;
 use crate::hydration::policy;
 use crate::hydration::policy::retry_after_secs;
 use crate::hydration::store::Key;
 use crate::respond;
-use crate::signing::SignError;
 use crate::telemetry::CacheStatus;
 
 /// The query of a frontend route, parsed without allocating in the common case.
@@ -63,34 +62,7 @@ fn check_signature(app: &App, id: FileId, q: &FrontQuery<'_>) -> Result<(), Erro
         return Ok(());
     };
     let now = clock::now_unix().max(0.0) as u64;
-    signer
-        .verify(id.as_str(), q.exp.as_deref(), q.sig.as_deref(), now)
-        .map_err(|e| {
-            Error::Forbidden(match e {
-                SignError::Missing => "Signature required: exp and sig.",
-                SignError::Malformed | SignError::Bad => "Invalid signature.",
-                SignError::Expired => "Signature expired.",
-            })
-        })
-}
-
-/// What an upstream answer that could not be cached means on a frontend route.
-fn upstream_failure(r: &Reply) -> Error {
-    match r.status.as_u16() {
-        404 => Error::NotFound("File not found."),
-        429 => Error::RateLimited {
-            retry_after: r
-                .headers
-                .get(header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .unwrap_or(1)
-                .max(1),
-            reason: Reason::UpstreamPaused,
-        },
-        401 | 403 => Error::UpstreamUnavailable("upstream rejected hydrant's API key"),
-        _ => Error::UpstreamUnavailable("upstream error"),
-    }
+    Ok(signer.verify(id.as_str(), q.exp.as_deref(), q.sig.as_deref(), now)?)
 }
 
 /// A frontend lookup's result: a file (with the parsed query), or a finished response (a
@@ -124,13 +96,12 @@ async fn lookup<'q>(
     query: Option<&'q str>,
 ) -> Result<Found<'q>, Error> {
     let (q, auth, key) = prologue(app, id, query)?;
-    match app.hydrator.get(key, auth).await? {
-        Served::Entry { entry, cache } if entry.status == StatusCode::NOT_FOUND => Ok(Found::Done(
-            respond::entry_body(&entry, cache, clock::now()),
-            cache,
-        )),
-        Served::Entry { entry, cache } => Ok(Found::File(q, entry, cache)),
-        Served::Reply(r) => Err(upstream_failure(&r)),
+    match app.hydrator.get(key, &auth.header).await? {
+        Answer::Cached { entry, cache } if entry.status == StatusCode::NOT_FOUND => Ok(
+            Found::Done(respond::entry_body(&entry, cache, clock::now()), cache),
+        ),
+        Answer::Cached { entry, cache } => Ok(Found::File(q, entry, cache)),
+        Answer::Upstream(r) => Err(Error::from_upstream_reply(&r)),
     }
 }
 
@@ -144,7 +115,7 @@ pub fn redirect_hit(
 ) -> Result<Option<(Response<Body>, CacheStatus)>, Error> {
     let (q, auth, key) = prologue(app, id, query)?;
     let now = clock::now();
-    let Some(entry) = app.hydrator.hit(&key, auth, now) else {
+    let Some(entry) = app.hydrator.hit(&key, &auth.header, now) else {
         return Ok(None);
     };
     let cache = CacheStatus::Hit;
@@ -209,12 +180,10 @@ pub fn redirect_response(
         (SourceStatus::Ready, Location::Unsafe) => Err(Error::UpstreamInvalid(
             "refusing to redirect to a non-https URL",
         )),
-        (SourceStatus::Ready | SourceStatus::Pending, _) => Err(Error::Unavailable {
-            message: "This rendition is still being processed; retry shortly.",
+        (SourceStatus::Ready | SourceStatus::Pending, _) => Err(Error::Pending {
             retry_after: retry_after_secs(
                 entry.fresh_left(now).max(std::time::Duration::from_secs(1)),
             ),
-            reason: Reason::Pending,
         }),
         (SourceStatus::Failed, _) => Err(Error::NotFound("This rendition failed to process.")),
         (SourceStatus::Skipped, _) => Err(Error::NotFound("This rendition was not produced.")),

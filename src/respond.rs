@@ -1,31 +1,27 @@
-//! Rendering cache results as HTTP: the hydrate answer (the upstream body byte for byte),
+//! Rendering cache answers as HTTP: the hydrate answer (the upstream body byte for byte),
 //! `x-cache`/`age`, and upstream replies passed on as they are.
 //!
 //! Nothing here parses JSON or copies a body: entries carry `Bytes` and ready header values.
 
-use http::{header, HeaderName, HeaderValue, Response};
+use http::{header, HeaderValue, Response};
 use tokio::time::Instant;
 
 use crate::body::{self, Body};
 use crate::header_arena;
+use crate::headers::{X_CACHE, X_REQUEST_ID};
 use crate::hydration::entry::Entry;
-use crate::hydration::hydrator::Reply;
 use crate::telemetry::CacheStatus;
-
-/// `x-cache: HIT | MISS | STALE`.
-pub const X_CACHE: HeaderName = HeaderName::from_static("x-cache");
-/// hydrant's own request id on responses it builds.
-pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-
-/// The `x-cache` value, without allocating.
-pub fn cache_value(c: CacheStatus) -> HeaderValue {
-    HeaderValue::from_static(c.as_str())
-}
+use crate::upstream::Reply;
 
 /// Add `x-cache`, `age` (on HIT and STALE) and a fresh `x-request-id`.
-pub fn cache_headers(resp: &mut Response<Body>, entry: &Entry, cache: CacheStatus, now: Instant) {
+pub(crate) fn cache_headers(
+    resp: &mut Response<Body>,
+    entry: &Entry,
+    cache: CacheStatus,
+    now: Instant,
+) {
     let h = resp.headers_mut();
-    h.insert(X_CACHE, cache_value(cache));
+    h.insert(X_CACHE, HeaderValue::from_static(cache.as_str()));
     if cache != CacheStatus::Miss {
         h.insert(header::AGE, header_arena::decimal(entry.age(now)));
     }
@@ -33,7 +29,7 @@ pub fn cache_headers(resp: &mut Response<Body>, entry: &Entry, cache: CacheStatu
 }
 
 /// The upstream's StorageFile (or stored 404) body, from cache.
-pub fn entry_body(entry: &Entry, cache: CacheStatus, now: Instant) -> Response<Body> {
+pub(crate) fn entry_body(entry: &Entry, cache: CacheStatus, now: Instant) -> Response<Body> {
     let mut resp = Response::new(body::full(entry.body.clone()));
     *resp.status_mut() = entry.status;
     resp.headers_mut()
@@ -43,7 +39,7 @@ pub fn entry_body(entry: &Entry, cache: CacheStatus, now: Instant) -> Response<B
 }
 
 /// An upstream answer that was not cached, passed on with its own headers.
-pub fn reply(r: &Reply) -> Response<Body> {
+pub(crate) fn reply(r: &Reply) -> Response<Body> {
     let mut resp = Response::new(body::full(r.body.clone()));
     *resp.status_mut() = r.status;
     *resp.headers_mut() = r.headers.clone();

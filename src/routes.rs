@@ -18,11 +18,14 @@ use crate::error::Error;
 use crate::file_id::FileId;
 use crate::gateway;
 use crate::header_arena;
-use crate::hydration::hydrator::Served;
+use crate::headers::X_REQUEST_ID;
+use crate::hydration::hydrator::Answer;
+use crate::hydration::prime;
 use crate::hydration::store::Key;
 use crate::redirect;
 use crate::respond;
 use crate::telemetry::{CacheStatus, RouteClass};
+use crate::webhooks;
 
 /// Largest request head (request line + header fields) hydrant accepts.
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -44,10 +47,12 @@ pub enum Route {
     Hydrate(FileId),
     /// `GET /v1/files/{id}`
     GetFile(FileId),
-    /// `POST /v1/files/{id}/{archive|enable-public-preview|disable-public-preview}`
-    Invalidating(FileId),
-    /// A pass-through whose JSON may carry hydrated files to prime the cache with.
-    Priming,
+    /// `POST /v1/files/{id}/{archive|enable-public-preview|disable-public-preview}`: a call
+    /// that changes what the file's hydrated form says.
+    FileMutation(FileId),
+    /// `GET /v1/files`, `POST /v1/files/search`, `GET /v1/tools/executions/{id}`: answers
+    /// that carry hydrated file objects.
+    FileListing,
     /// Any other `/v1/...` call.
     PassThrough,
     /// `POST /webhooks/videogen`
@@ -71,7 +76,9 @@ impl Route {
             Route::FileJson(_) => RouteClass::file_json,
             Route::Hydrate(_) => RouteClass::hydrate,
             Route::GetFile(_) => RouteClass::get_file,
-            Route::Invalidating(_) | Route::Priming | Route::PassThrough => RouteClass::passthrough,
+            Route::FileMutation(_) | Route::FileListing | Route::PassThrough => {
+                RouteClass::passthrough
+            }
             Route::Webhook => RouteClass::webhook,
             Route::AdminPurge(_) => RouteClass::admin,
             Route::InvalidId | Route::MethodNotAllowed(_) | Route::NotFound => RouteClass::unknown,
@@ -92,10 +99,12 @@ pub fn classify(method: &Method, path: &str) -> Route {
     if let Some(rest) = path.strip_prefix("/v1/") {
         let mut seg = rest.split('/');
         return match (seg.next(), seg.next(), seg.next(), seg.next()) {
-            (Some("files"), None, ..) if method == Method::GET => Route::Priming,
-            (Some("files"), Some("search"), None, _) if method == Method::POST => Route::Priming,
+            (Some("files"), None, ..) if method == Method::GET => Route::FileListing,
+            (Some("files"), Some("search"), None, _) if method == Method::POST => {
+                Route::FileListing
+            }
             (Some("tools"), Some("executions"), Some(_), None) if method == Method::GET => {
-                Route::Priming
+                Route::FileListing
             }
             (Some("files"), Some(id), Some("hydrate"), None) if method == Method::POST => {
                 id_route(id, Route::Hydrate)
@@ -105,7 +114,7 @@ pub fn classify(method: &Method, path: &str) -> Route {
                 Some(id),
                 Some("archive" | "enable-public-preview" | "disable-public-preview"),
                 None,
-            ) if method == Method::POST => id_route(id, Route::Invalidating),
+            ) if method == Method::POST => id_route(id, Route::FileMutation),
             (Some("files"), Some(id), None, _) if method == Method::GET => {
                 id_route(id, Route::GetFile)
             }
@@ -176,8 +185,8 @@ fn head_size<B>(req: &Request<B>) -> usize {
         .fold(uri + 16, |n, (k, v)| n + k.as_str().len() + v.len() + 4)
 }
 
-/// A small JSON response built by hydrant (with its own request id).
-pub fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
+/// A small JSON response.
+fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
     let mut resp = Response::new(body::full(body));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
@@ -240,7 +249,7 @@ fn handle_hit<B>(app: &Arc<App>, req: &Request<B>) -> Option<Handled> {
                 file: id,
             };
             let now = clock::now();
-            let entry = app.hydrator.hit(&key, &auth, now)?;
+            let entry = app.hydrator.hit(&key, &auth.header, now)?;
             Ok(Handled {
                 response: respond::entry_body(&entry, CacheStatus::Hit, now),
                 route: class,
@@ -253,16 +262,13 @@ fn handle_hit<B>(app: &Arc<App>, req: &Request<B>) -> Option<Handled> {
     Some(result.unwrap_or_else(|e| error_handled(e, class)))
 }
 
-/// The one place an [`Error`] becomes a response.
+/// The one place an [`Error`] becomes a response; its cause chain goes to the debug log.
 fn error_handled(e: Error, class: RouteClass) -> Handled {
     if e.status().is_server_error() {
-        tracing::debug!(error = %e, "request failed");
+        let cause = std::error::Error::source(&e).map(|c| c.to_string());
+        tracing::debug!(error = %e, cause = cause.as_deref().unwrap_or("-"), "request failed");
     }
-    let mut response = e.into_response();
-    response
-        .headers_mut()
-        .insert("x-request-id", header_arena::request_id());
-    Handled::new(response, class)
+    Handled::new(e.into_response(), class)
 }
 
 /// Every request the hit path did not answer.
@@ -285,7 +291,7 @@ async fn dispatch(app: &Arc<App>, route: Route, req: Request<Body>) -> Result<Ha
     let own = move |mut response: Response<Body>| {
         response
             .headers_mut()
-            .insert("x-request-id", header_arena::request_id());
+            .insert(X_REQUEST_ID, header_arena::request_id());
         Handled::new(response, class)
     };
     match route {
@@ -336,16 +342,16 @@ async fn dispatch(app: &Arc<App>, route: Route, req: Request<Body>) -> Result<Ha
                 tenant: auth.tenant,
                 file: id,
             };
-            let served = app.hydrator.get(key, &auth).await?;
+            let answer = app.hydrator.get(key, &auth.header).await?;
             let now = clock::now();
-            Ok(match served {
-                Served::Entry { entry, cache } => Handled {
+            Ok(match answer {
+                Answer::Cached { entry, cache } => Handled {
                     response: respond::entry_body(&entry, cache, now),
                     route: class,
                     cache: Some(cache),
                     upstream: None,
                 },
-                Served::Reply(r) => Handled::new(respond::reply(&r), class),
+                Answer::Upstream(r) => Handled::new(respond::reply(&r), class),
             })
         }
         Route::GetFile(id) if app.config.serve_get_from_cache => {
@@ -354,33 +360,36 @@ async fn dispatch(app: &Arc<App>, route: Route, req: Request<Body>) -> Result<Ha
                 tenant: auth.tenant,
                 file: id,
             };
-            match app.hydrator.fresh(&key) {
-                Some(entry) if entry.status == StatusCode::OK => {
-                    let now = clock::now();
-                    Ok(Handled {
-                        response: respond::entry_body(&entry, CacheStatus::Hit, now),
-                        route: class,
-                        cache: Some(CacheStatus::Hit),
-                        upstream: None,
-                    })
-                }
+            let now = clock::now();
+            match app.hydrator.hit(&key, &auth.header, now) {
+                Some(entry) if entry.status == StatusCode::OK => Ok(Handled {
+                    response: respond::entry_body(&entry, CacheStatus::Hit, now),
+                    route: class,
+                    cache: Some(CacheStatus::Hit),
+                    upstream: None,
+                }),
                 _ => Box::pin(pass_through(app, req, &auth, class)).await,
             }
         }
-        Route::Invalidating(id) => {
+        Route::FileMutation(id) => {
             let auth = app.auth.for_request(req.headers())?;
             let handled = Box::pin(pass_through(app, req, &auth, class)).await?;
             if handled.response.status().is_success() {
                 // Before the response leaves: the next read sees the new state.
-                app.hydrator.invalidate(id);
+                app.hydrator.invalidate(id).await;
             }
             Ok(handled)
         }
-        Route::Priming => {
+        Route::FileListing => {
             let auth = app.auth.for_request(req.headers())?;
             let mut handled = Box::pin(pass_through(app, req, &auth, class)).await?;
-            handled.response =
-                Box::pin(gateway::prime_from(app, auth.tenant, handled.response)).await;
+            handled.response = Box::pin(prime::prime_response(
+                &app.hydrator,
+                auth.tenant,
+                handled.response,
+            ))
+            .await
+            .map_err(|e| Error::from(crate::upstream::UpstreamError::Connect(Box::new(e))))?;
             Ok(handled)
         }
         Route::GetFile(_) | Route::PassThrough => {
@@ -389,7 +398,7 @@ async fn dispatch(app: &Arc<App>, route: Route, req: Request<Body>) -> Result<Ha
         }
         Route::AdminPurge(id) => {
             app.auth.check_admin(req.headers())?;
-            app.hydrator.invalidate(id);
+            app.hydrator.invalidate(id).await;
             tracing::info!(file = %id, "purged by admin");
             let body = serde_json::json!({ "fileId": id.as_str(), "purged": true });
             Ok(own(json_response(
@@ -397,7 +406,21 @@ async fn dispatch(app: &Arc<App>, route: Route, req: Request<Body>) -> Result<Ha
                 Bytes::from(body.to_string()),
             )))
         }
-        Route::Webhook => Ok(own(Box::pin(crate::webhooks::handle(app, req)).await?)),
+        Route::Webhook => {
+            let Some(hooks) = &app.webhooks else {
+                return Err(Error::NotFound(
+                    "Webhooks are not enabled (--webhook-secret).",
+                ));
+            };
+            let tenant = app.auth.proxy_tenant();
+            Ok(own(Box::pin(webhooks::handle(
+                hooks,
+                &app.hydrator,
+                tenant,
+                req,
+            ))
+            .await?))
+        }
     }
 }
 
@@ -410,7 +433,15 @@ async fn pass_through(
     let (parts, body) = req.into_parts();
     // Boxed, like every rare branch: the handler future is moved on each request, so it is
     // kept to what the cache-hit routes need.
-    let (response, took) = Box::pin(gateway::forward(app, parts, body, auth, class)).await?;
+    let (response, took) = Box::pin(gateway::forward(
+        &app.upstream,
+        &app.metrics,
+        parts,
+        body,
+        auth,
+        class,
+    ))
+    .await?;
     Ok(Handled {
         response,
         route: class,
@@ -457,17 +488,17 @@ mod tests {
         );
         assert_eq!(
             classify(&p, "/v1/files/x/archive"),
-            Route::Invalidating(id("x"))
+            Route::FileMutation(id("x"))
         );
         assert_eq!(
             classify(&p, "/v1/files/x/enable-public-preview"),
-            Route::Invalidating(id("x"))
+            Route::FileMutation(id("x"))
         );
-        assert_eq!(classify(&g, "/v1/files"), Route::Priming);
-        assert_eq!(classify(&p, "/v1/files/search"), Route::Priming);
+        assert_eq!(classify(&g, "/v1/files"), Route::FileListing);
+        assert_eq!(classify(&p, "/v1/files/search"), Route::FileListing);
         assert_eq!(
             classify(&g, "/v1/tools/executions/vg_exec_1"),
-            Route::Priming
+            Route::FileListing
         );
         assert_eq!(classify(&p, "/v1/tools/generate-image"), Route::PassThrough);
         assert_eq!(classify(&g, "/v1/me"), Route::PassThrough);

@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -27,7 +27,7 @@ use crate::routes;
 /// Answer one request: dispatch, then count and log it. The log line never includes the
 /// query string (signed URLs carry their signature there) nor any header value.
 pub async fn respond(app: &Arc<App>, req: Request<Incoming>) -> hyper::Response<Body> {
-    let start = Instant::now();
+    let start = crate::clock::stopwatch();
     let method = req.method().clone();
     let path_len = req.uri().path().len();
     let path: String = if tracing::enabled!(tracing::Level::INFO) {

@@ -180,7 +180,7 @@ pub struct FileView {
 
 /// Why a body could not be read as a StorageFile. Messages are fixed strings: they never
 /// echo the body, which holds signed URLs.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
 pub enum FileError {
     /// The body is not valid JSON.
     #[error("upstream file body is not valid JSON")]

@@ -1,108 +1,104 @@
 //! Filling the cache: single flight, refresh ahead, stale-if-error, priming, invalidation.
 //!
-//! A lookup that finds a fresh entry returns it (and, late in the entry's life, starts one
-//! background refresh that never waits for a limiter permit). Otherwise the request joins the
-//! one in-flight upstream call for its key, or starts it. The call runs in its own task, so a
-//! client that disconnects neither cancels nor restarts it; waiters are woken by the shared
-//! future (no polling) and wait a bounded time. When the upstream fails and the old entry's
-//! URLs are still genuinely valid, the old entry is served as `STALE`.
+//! A lookup that finds a fresh entry in memory returns it (and, late in the entry's life,
+//! starts one background refresh that never waits for a limiter permit). Otherwise the request
+//! joins the one in-flight fill for its key, or starts it. A fill asks the shared tier first
+//! (in a cluster), then takes a limiter permit and makes one upstream call through the
+//! [`Loader`]. It runs in its own task, so a client that disconnects neither cancels nor
+//! restarts it; waiters are woken by the shared future (no polling) and wait a bounded time.
+//! When the upstream fails and the old entry's URLs are still genuinely valid, the old entry
+//! is served as `STALE`.
+//!
+//! Invalidation wins over a fill in flight: every invalidation bumps a generation, and a fill
+//! stores its answer only if no invalidation happened since it started (the answer still goes
+//! to the requests that waited for it, as the upstream's word at that time).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures_util::future::{BoxFuture, FutureExt, Shared};
-use http::{header, HeaderMap, HeaderValue, Method, Request, StatusCode};
+use http::{header, HeaderValue, StatusCode};
+use parking_lot::Mutex;
 use tokio::time::Instant;
 
-use crate::auth::UpstreamAuth;
-use crate::body;
 use crate::clock;
-use crate::error::Error;
 use crate::file_id::FileId;
-use crate::gateway::strip_hop_by_hop;
 use crate::hydration::entry::Entry;
-use crate::hydration::policy::retry_after_secs;
+use crate::hydration::file::FileError;
+use crate::hydration::loader::Loader;
 use crate::hydration::policy::Policy;
 use crate::hydration::store::{Key, Store};
-use crate::telemetry::{CacheStatus, Lookup, Metrics, RouteClass};
+use crate::hydration::tier::SharedTier;
+use crate::telemetry::{CacheStatus, Lookup, Metrics};
 use crate::tenant::Tenant;
 use crate::upstream::limiter::{self, Limiter, Mode, Refused};
-use crate::upstream::{UpstreamClient, UpstreamError};
+use crate::upstream::{Reply, UpstreamError};
 
-/// Largest hydrate body hydrant buffers (a StorageFile is a few KiB).
-const MAX_FILE_BODY: usize = 4 << 20;
-
-/// An upstream answer that is not cached (401, 403, 429, 5xx, ...): passed on as it is.
-#[derive(Debug)]
-pub struct Reply {
-    /// Upstream status.
-    pub status: StatusCode,
-    /// Upstream headers, hop-by-hop fields removed.
-    pub headers: HeaderMap,
-    /// Upstream body.
-    pub body: Bytes,
-}
-
-/// What one upstream hydrate produced.
+/// What a lookup gives a route to render.
 #[derive(Debug, Clone)]
-pub enum Fetched {
-    /// A cacheable answer (200 file or 404), already stored.
-    Entry(Arc<Entry>),
-    /// Anything else.
-    Reply(Arc<Reply>),
+pub enum Answer {
+    /// A cached (or just fetched and cached) entry.
+    Cached {
+        /// The entry.
+        entry: Arc<Entry>,
+        /// `HIT`, `MISS` or `STALE`.
+        cache: CacheStatus,
+    },
+    /// An upstream answer that is not cached (401, 403, 429, 5xx, ...), passed on as it is.
+    Upstream(Arc<Reply>),
 }
 
-/// Why an upstream hydrate produced no answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why a fill produced no answer.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum LoadError {
     /// Transport failure or timeout.
-    Upstream(UpstreamError),
+    #[error(transparent)]
+    Upstream(Arc<UpstreamError>),
     /// The upstream's 200 was not a StorageFile.
-    Invalid,
+    #[error("hydrate answer is not a file object")]
+    Invalid(#[source] FileError),
     /// The limiter refused.
+    #[error(transparent)]
     Refused(Refused),
 }
 
-impl From<LoadError> for Error {
-    fn from(e: LoadError) -> Error {
-        match e {
-            LoadError::Upstream(u) => u.into(),
-            LoadError::Invalid => Error::UpstreamInvalid("hydrate answer is not a file object"),
-            LoadError::Refused(r) => Error::RateLimited {
-                retry_after: retry_after_secs(r.retry_after),
-                reason: r.reason,
-            },
-        }
-    }
-}
+type Flight = Shared<BoxFuture<'static, Result<Answer, LoadError>>>;
 
-type Loaded = Result<Fetched, LoadError>;
-type Flight = Shared<BoxFuture<'static, Loaded>>;
-
-/// The result of a lookup, ready to be rendered by a route.
-#[derive(Debug)]
-pub enum Served {
-    /// From cache (or freshly fetched into it).
-    Entry {
-        /// The entry.
-        entry: Arc<Entry>,
-        /// HIT, MISS or STALE.
-        cache: CacheStatus,
-    },
-    /// An upstream answer to pass on as it is.
-    Reply(Arc<Reply>),
+/// What the hydrator is built from.
+pub struct Parts {
+    /// The in-memory tier.
+    pub store: Store,
+    /// The tier shared with other replicas, in cluster mode.
+    pub shared: Option<Arc<dyn SharedTier>>,
+    /// Makes upstream hydrate calls.
+    pub loader: Arc<dyn Loader>,
+    /// Guards the upstream quota.
+    pub limiter: Limiter,
+    /// Freshness rules.
+    pub policy: Policy,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Longest a request waits for a limiter permit.
+    pub max_wait: Duration,
+    /// Longest one upstream exchange takes.
+    pub upstream_timeout: Duration,
+    /// Whether plain `http://` URLs may be redirected to (a plain-http upstream: simulator).
+    pub allow_http: bool,
 }
 
 /// The hydration cache's engine.
 pub struct Hydrator {
     store: Store,
-    upstream: UpstreamClient,
+    shared: Option<Arc<dyn SharedTier>>,
+    loader: Arc<dyn Loader>,
     limiter: Limiter,
     policy: Policy,
     metrics: Arc<Metrics>,
     flights: Mutex<HashMap<Key, Flight>>,
+    /// Bumped by every invalidation; a fill that started before a bump does not store.
+    generation: AtomicU64,
     allow_http: bool,
     flight_wait: Duration,
 }
@@ -111,41 +107,30 @@ impl std::fmt::Debug for Hydrator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hydrator")
             .field("store", &self.store)
+            .field("shared", &self.shared.is_some())
             .finish()
     }
 }
 
 impl Hydrator {
     /// Assemble the engine.
-    pub fn new(
-        store: Store,
-        upstream: UpstreamClient,
-        limiter: Limiter,
-        policy: Policy,
-        metrics: Arc<Metrics>,
-        max_wait: Duration,
-        upstream_timeout: Duration,
-    ) -> Hydrator {
-        let allow_http = upstream.base().is_plain_http();
+    pub fn new(p: Parts) -> Hydrator {
         Hydrator {
-            store,
-            upstream,
-            limiter,
-            policy,
-            metrics,
+            store: p.store,
+            shared: p.shared,
+            loader: p.loader,
+            limiter: p.limiter,
+            policy: p.policy,
+            metrics: p.metrics,
             flights: Mutex::new(HashMap::new()),
-            allow_http,
+            generation: AtomicU64::new(0),
+            allow_http: p.allow_http,
             // A flight lasts at most a limiter wait plus one upstream exchange.
-            flight_wait: max_wait + upstream_timeout + Duration::from_secs(1),
+            flight_wait: p.max_wait + p.upstream_timeout + Duration::from_secs(1),
         }
     }
 
-    /// The store (for purge, metrics).
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    /// (entries, weighted bytes) held now.
+    /// (entries, weighted bytes) held in memory now.
     pub fn usage(&self) -> (u64, u64) {
         self.store.usage()
     }
@@ -155,30 +140,25 @@ impl Hydrator {
         &self.policy
     }
 
-    /// A fresh entry for `key`, if there is one (no upstream call, ever).
-    pub fn fresh(&self, key: &Key) -> Option<Arc<Entry>> {
-        let now = clock::now();
-        self.store.get(key, now).filter(|e| e.is_fresh(now))
-    }
-
-    /// The fresh entry for `key`, if there is one: a cache hit, counted, with no upstream call
-    /// and nothing to await (late in the entry's life it starts one background refresh).
-    /// Routes answer hits from this synchronously and only build a future for the rest.
+    /// The fresh in-memory entry for `key`, if there is one: a cache hit, counted, with no
+    /// upstream call, no shared-tier call and nothing to await (late in the entry's life it
+    /// starts one background refresh). Routes answer hits from this synchronously and build
+    /// a future only for the rest.
     pub fn hit(
         self: &Arc<Self>,
         key: &Key,
-        auth: &UpstreamAuth,
+        authorization: &HeaderValue,
         now: Instant,
     ) -> Option<Arc<Entry>> {
         let entry = self.store.get(key, now).filter(|e| e.is_fresh(now))?;
-        self.count_hit(key, auth, &entry, now);
+        self.count_hit(key, authorization, &entry, now);
         Some(entry)
     }
 
     fn count_hit(
         self: &Arc<Self>,
         key: &Key,
-        auth: &UpstreamAuth,
+        authorization: &HeaderValue,
         entry: &Arc<Entry>,
         now: Instant,
     ) {
@@ -188,18 +168,22 @@ impl Hydrator {
             self.metrics.lookup(Lookup::hit);
         }
         if entry.claim_refresh(now) {
-            self.refresh(*key, auth, entry.clone());
+            self.refresh(*key, authorization, entry.clone());
         }
     }
 
-    /// Look `key` up, hydrating from upstream when needed.
-    pub async fn get(self: &Arc<Self>, key: Key, auth: &UpstreamAuth) -> Result<Served, Error> {
+    /// Look `key` up, filling from the shared tier or the upstream when needed.
+    pub async fn get(
+        self: &Arc<Self>,
+        key: Key,
+        authorization: &HeaderValue,
+    ) -> Result<Answer, LoadError> {
         let now = clock::now();
         let cached = self.store.get(&key, now);
         if let Some(entry) = &cached {
             if entry.is_fresh(now) {
-                self.count_hit(&key, auth, entry, now);
-                return Ok(Served::Entry {
+                self.count_hit(&key, authorization, entry, now);
+                return Ok(Answer::Cached {
                     entry: entry.clone(),
                     cache: CacheStatus::Hit,
                 });
@@ -207,7 +191,7 @@ impl Hydrator {
         }
         // The miss path is boxed: its future is large, and the hit path's future is moved on
         // every request, so it should carry only what a hit needs.
-        Box::pin(self.fill(key, auth, cached)).await
+        Box::pin(self.fill(key, authorization, cached)).await
     }
 
     /// Miss (or stale) path: join or lead the flight, then decide between the new answer and
@@ -215,15 +199,16 @@ impl Hydrator {
     async fn fill(
         self: &Arc<Self>,
         key: Key,
-        auth: &UpstreamAuth,
+        authorization: &HeaderValue,
         cached: Option<Arc<Entry>>,
-    ) -> Result<Served, Error> {
-        let (flight, led) = self.join(key, auth, Mode::Wait);
-        self.metrics
-            .lookup(if led { Lookup::miss } else { Lookup::coalesced });
+    ) -> Result<Answer, LoadError> {
+        let (flight, led) = self.join(key, authorization, Mode::Wait);
+        if !led {
+            self.metrics.lookup(Lookup::coalesced);
+        }
         let loaded = match tokio::time::timeout(self.flight_wait, flight).await {
             Ok(r) => r,
-            Err(_) => Err(LoadError::Upstream(UpstreamError::Timeout)),
+            Err(_) => Err(LoadError::Upstream(Arc::new(UpstreamError::Timeout))),
         };
         let stale = || {
             let now = clock::now();
@@ -232,18 +217,14 @@ impl Hydrator {
                 .filter(|e| e.is_servable_stale(now))
                 .map(|e| {
                     self.metrics.lookup(Lookup::stale);
-                    Served::Entry {
+                    Answer::Cached {
                         entry: e.clone(),
                         cache: CacheStatus::Stale,
                     }
                 })
         };
         match loaded {
-            Ok(Fetched::Entry(entry)) => Ok(Served::Entry {
-                entry,
-                cache: CacheStatus::Miss,
-            }),
-            Ok(Fetched::Reply(reply)) => {
+            Ok(Answer::Upstream(reply)) => {
                 let upstream_trouble = reply.status.is_server_error()
                     || (reply.status == StatusCode::TOO_MANY_REQUESTS
                         && !limiter::is_insufficient_credits(&reply.body));
@@ -252,52 +233,52 @@ impl Hydrator {
                         return Ok(s);
                     }
                 }
-                Ok(Served::Reply(reply))
+                Ok(Answer::Upstream(reply))
             }
-            Err(e) => match stale() {
-                Some(s) => Ok(s),
-                None => Err(e.into()),
-            },
+            Ok(answer) => Ok(answer),
+            Err(e) => stale().ok_or(e),
         }
     }
 
     /// Start a background refresh of a hot entry; it takes a permit only if one is free now.
-    fn refresh(self: &Arc<Self>, key: Key, auth: &UpstreamAuth, entry: Arc<Entry>) {
-        let (flight, led) = self.join(key, auth, Mode::TryNow);
+    fn refresh(self: &Arc<Self>, key: Key, authorization: &HeaderValue, entry: Arc<Entry>) {
+        let (flight, led) = self.join(key, authorization, Mode::TryNow);
         if !led {
-            return; // a fetch for this key is already under way
+            return; // a fill for this key is already under way
         }
         self.metrics.refreshes.inc();
         tokio::spawn(async move {
             // The flight runs on its own; this only notes failure so a later read retries.
-            if !matches!(flight.await, Ok(Fetched::Entry(_))) {
+            if !matches!(flight.await, Ok(Answer::Cached { .. })) {
                 entry.release_refresh();
             }
         });
     }
 
     /// Join the flight for `key`, or start it. Returns the flight and whether we started it.
-    fn join(self: &Arc<Self>, key: Key, auth: &UpstreamAuth, mode: Mode) -> (Flight, bool) {
-        let mut flights = match self.flights.lock() {
-            Ok(f) => f,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+    fn join(self: &Arc<Self>, key: Key, authorization: &HeaderValue, mode: Mode) -> (Flight, bool) {
+        let mut flights = self.flights.lock();
         if let Some(f) = flights.get(&key) {
             return (f.clone(), false);
         }
+        if mode == Mode::Wait {
+            self.metrics.lookup(Lookup::miss);
+        }
         let this = self.clone();
-        let header = auth.header.clone();
+        let authorization = authorization.clone();
         let task = tokio::spawn(async move {
-            let loaded = this.load(key, header, mode).await;
-            match this.flights.lock() {
-                Ok(mut f) => f.remove(&key),
-                Err(poisoned) => poisoned.into_inner().remove(&key),
-            };
+            let loaded = this.load(key, authorization, mode).await;
+            this.flights.lock().remove(&key);
             loaded
         });
         let flight = async move {
-            task.await
-                .unwrap_or(Err(LoadError::Upstream(UpstreamError::Connect)))
+            match task.await {
+                Ok(loaded) => loaded,
+                // The fill task panicked or was cancelled at shutdown.
+                Err(e) => Err(LoadError::Upstream(Arc::new(UpstreamError::Connect(
+                    Box::new(e),
+                )))),
+            }
         }
         .boxed()
         .shared();
@@ -305,72 +286,85 @@ impl Hydrator {
         (flight, true)
     }
 
-    /// One upstream hydrate call, its result stored when cacheable.
-    async fn load(&self, key: Key, auth: HeaderValue, mode: Mode) -> Loaded {
+    /// One fill: the shared tier, else a permit and one upstream hydrate, the result stored
+    /// when cacheable (and no invalidation happened meanwhile).
+    async fn load(
+        &self,
+        key: Key,
+        authorization: HeaderValue,
+        mode: Mode,
+    ) -> Result<Answer, LoadError> {
+        let generation = self.generation.load(Ordering::Acquire);
+        if let Some(shared) = &self.shared {
+            if let Some(entry) = shared.get(key).await {
+                if entry.is_fresh(clock::now()) {
+                    self.store_if_current(key, &entry, generation, false);
+                    return Ok(Answer::Cached {
+                        entry,
+                        cache: CacheStatus::Hit,
+                    });
+                }
+            }
+        }
         self.limiter
             .acquire(&key.tenant, mode)
             .await
             .map_err(LoadError::Refused)?;
-        let uri = self
-            .upstream
-            .uri(&format!("/v1/files/{}/hydrate", key.file))
-            .map_err(|_| LoadError::Invalid)?;
-        let mut req = Request::new(body::empty());
-        *req.method_mut() = Method::POST;
-        *req.uri_mut() = uri;
-        let h = req.headers_mut();
-        h.insert(header::HOST, self.upstream.host());
-        h.insert(header::AUTHORIZATION, auth);
-        h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-        h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
-        h.insert("x-videogen-client", HeaderValue::from_static("hydrant"));
-        let (buf, took) = match self.upstream.send_buffered(req, MAX_FILE_BODY).await {
-            Ok(ok) => ok,
+        let reply = match self.loader.hydrate(key.file, authorization).await {
+            Ok(reply) => reply,
             Err(e) => {
-                self.metrics
-                    .observe_upstream(RouteClass::hydrate, 0, Duration::ZERO);
                 tracing::warn!(file = %key.file, error = %e, "upstream hydrate failed");
-                return Err(LoadError::Upstream(e));
+                return Err(LoadError::Upstream(Arc::new(e)));
             }
         };
-        let status = buf.head.status;
-        self.metrics
-            .observe_upstream(RouteClass::hydrate, status.as_u16(), took);
-        self.limiter
-            .observe(&key.tenant, status.as_u16(), &buf.head.headers, &buf.body);
+        self.limiter.observe(
+            &key.tenant,
+            reply.status.as_u16(),
+            &reply.headers,
+            &reply.body,
+        );
         let now = clock::now();
-        let content_type = buf
-            .head
+        let content_type = reply
             .headers
             .get(header::CONTENT_TYPE)
             .cloned()
             .unwrap_or_else(|| HeaderValue::from_static("application/json"));
-        match status {
-            StatusCode::OK => {
-                let entry = Entry::hydrated(&buf.body, content_type, now, &self.policy, self.allow_http)
-                    .map_err(|e| {
-                        tracing::warn!(file = %key.file, error = %e, "upstream hydrate answer unusable");
-                        LoadError::Invalid
-                    })?;
-                let entry = Arc::new(entry);
-                if entry.is_storable(now) {
-                    self.store.insert(key, entry.clone());
-                }
-                Ok(Fetched::Entry(entry))
-            }
-            StatusCode::NOT_FOUND => {
-                let entry = Arc::new(Entry::negative(&buf.body, content_type, now, &self.policy));
-                self.store.insert(key, entry.clone());
-                Ok(Fetched::Entry(entry))
-            }
-            _ => {
-                let mut headers = buf.head.headers;
-                strip_hop_by_hop(&mut headers);
-                Ok(Fetched::Reply(Arc::new(Reply {
-                    status,
-                    headers,
-                    body: buf.body,
-                })))
+        let entry = match reply.status {
+            StatusCode::OK => Entry::hydrated(
+                &reply.body,
+                content_type,
+                now,
+                &self.policy,
+                self.allow_http,
+            )
+            .map_err(|e| {
+                tracing::warn!(file = %key.file, error = %e, "upstream hydrate answer unusable");
+                LoadError::Invalid(e)
+            })?,
+            StatusCode::NOT_FOUND => Entry::negative(&reply.body, content_type, now, &self.policy),
+            _ => return Ok(Answer::Upstream(Arc::new(reply))),
+        };
+        let entry = Arc::new(entry);
+        if entry.is_storable(now) {
+            self.store_if_current(key, &entry, generation, true);
+        }
+        Ok(Answer::Cached {
+            entry,
+            cache: CacheStatus::Miss,
+        })
+    }
+
+    /// Store `entry` in memory (and, when `share`, in the shared tier) unless an invalidation
+    /// happened since `generation` was read.
+    fn store_if_current(&self, key: Key, entry: &Arc<Entry>, generation: u64, share: bool) {
+        if self.generation.load(Ordering::Acquire) != generation {
+            tracing::debug!(file = %key.file, "fill overtaken by an invalidation: not stored");
+            return;
+        }
+        self.store.insert(key, entry.clone());
+        if share {
+            if let Some(shared) = &self.shared {
+                tokio::spawn(shared.put(key, entry.clone()));
             }
         }
     }
@@ -391,17 +385,31 @@ impl Hydrator {
         if !entry.has_ready_url() || !entry.is_fresh(now) {
             return false;
         }
-        self.store.insert(Key { tenant, file }, Arc::new(entry));
+        let generation = self.generation.load(Ordering::Acquire);
+        self.store_if_current(Key { tenant, file }, &Arc::new(entry), generation, true);
         true
     }
 
-    /// Drop a file's entries for every tenant.
-    pub fn invalidate(&self, file: FileId) {
+    /// Drop a file's entries for every tenant, in every tier. Done when this returns (the
+    /// shared tier's part is bounded by its own timeout).
+    pub async fn invalidate(&self, file: FileId) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         self.store.invalidate_file(file);
+        if let Some(shared) = &self.shared {
+            shared.invalidate_file(file).await;
+        }
     }
 
-    /// Drop one tenant's entry for a file.
-    pub fn remove(&self, key: &Key) {
-        self.store.remove(key);
+    /// Drop one tenant's entry for a file, in every tier.
+    pub async fn remove(&self, key: Key) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.store.remove(&key);
+        if let Some(shared) = &self.shared {
+            shared.remove(key).await;
+        }
     }
 }
+
+#[cfg(test)]
+#[path = "hydrator_tests.rs"]
+mod tests;

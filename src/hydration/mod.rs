@@ -6,12 +6,18 @@
 //! * [`entry`] — what is derived once per insert (Locations, deadlines).
 //! * [`store`] — moka (bounded by bytes, decides evictions) behind a lock-free read index, keyed by
 //!   a keyed digest of `(tenant, fileId)`.
-//! * [`hydrator`] — single flight, refresh ahead, stale-if-error, priming.
+//! * [`tier`] — the seam for a tier shared by replicas, under the in-memory store.
+//! * [`loader`] — the seam for the upstream hydrate call.
+//! * [`hydrator`] — single flight, refresh ahead, stale-if-error, invalidation, priming.
 //! * [`prime`] — finding hydrated file objects inside other responses.
+//!
+//! Inside, data walks `hydrator → store | tier | loader → entry → policy → file`.
 
 pub mod entry;
 pub mod file;
 pub mod hydrator;
+pub mod loader;
 pub mod policy;
 pub mod prime;
 pub mod store;
+pub mod tier;

@@ -5,10 +5,54 @@
 //! `results[].file`) all carry freshly signed StorageFiles. Each object's exact bytes are
 //! located with `RawValue` (no re-serialisation), so a later hydrate hit serves them verbatim.
 
+use http::{header, Response};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::body::{self, Body, CollectError};
 use crate::file_id::FileId;
+use crate::hydration::hydrator::Hydrator;
+use crate::tenant::Tenant;
+
+/// Largest pass-through body hydrant buffers to look for hydrated files in.
+const MAX_PRIMING_BODY: u64 = 1 << 20;
+
+/// Priming a pass-through response: when `resp` is a successful, small JSON response (declared
+/// length at most 1 MiB), buffer it, store every hydrated file object it carries for `tenant`,
+/// and return it unchanged. Anything else streams through untouched. A body that breaks off
+/// while buffered is an error, as it would have been for the client streaming it.
+pub(crate) async fn prime_response(
+    hydrator: &Hydrator,
+    tenant: Tenant,
+    resp: Response<Body>,
+) -> Result<Response<Body>, CollectError> {
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    let small = resp
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n <= MAX_PRIMING_BODY);
+    if !resp.status().is_success() || !is_json || !small {
+        return Ok(resp);
+    }
+    let (head, body) = resp.into_parts();
+    let bytes = body::collect_limited(body, MAX_PRIMING_BODY as usize).await?;
+    let mut primed = 0usize;
+    for (id, raw) in embedded_files(&bytes) {
+        if hydrator.prime(tenant, id, raw) {
+            primed += 1;
+        }
+    }
+    if primed > 0 {
+        tracing::debug!(primed, "primed cache from pass-through response");
+    }
+    Ok(Response::from_parts(head, body::full(bytes)))
+}
 
 #[derive(Deserialize)]
 struct Envelope<'a> {
@@ -34,7 +78,7 @@ struct IdOnly<'a> {
 
 /// The file objects (id, raw JSON bytes) embedded in a response or webhook body. Bodies of
 /// any other shape yield nothing; nothing here fails loudly, priming is best effort.
-pub fn embedded_files(body: &[u8]) -> Vec<(FileId, &[u8])> {
+pub(crate) fn embedded_files(body: &[u8]) -> Vec<(FileId, &[u8])> {
     let Ok(env) = serde_json::from_slice::<Envelope>(body) else {
         return Vec::new();
     };

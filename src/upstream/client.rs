@@ -6,7 +6,7 @@
 //! streamed calls, until the last byte for buffered ones).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response, Uri};
@@ -16,32 +16,26 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use crate::body::Body;
+use crate::body::{Body, BoxError, CollectError};
+use crate::clock;
 use crate::config::{Config, UpstreamBase};
-use crate::error::Error;
 
-/// Why an upstream exchange produced no usable response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+/// Why an upstream exchange produced no usable response. The cause is kept for logs; what a
+/// client sees is decided in `error.rs`.
+#[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
     /// No response head (or body) within the timeout.
     #[error("upstream timed out")]
     Timeout,
     /// Could not connect, or the connection broke (reset, TLS failure, protocol error).
     #[error("upstream connection failed")]
-    Connect,
+    Connect(#[source] BoxError),
     /// A buffered body exceeded its limit.
     #[error("upstream body too large")]
     TooLarge,
-}
-
-impl From<UpstreamError> for Error {
-    fn from(e: UpstreamError) -> Error {
-        match e {
-            UpstreamError::Timeout => Error::UpstreamTimeout,
-            UpstreamError::Connect => Error::UpstreamUnavailable("connection failed"),
-            UpstreamError::TooLarge => Error::UpstreamInvalid("response too large"),
-        }
-    }
+    /// The request's path and query cannot be joined to the upstream base.
+    #[error("request path cannot be sent upstream")]
+    InvalidPath,
 }
 
 /// A buffered upstream response.
@@ -162,7 +156,7 @@ impl UpstreamClient {
     }
 
     /// The upstream URI for a request's path and query.
-    pub fn uri(&self, path_and_query: &str) -> Result<Uri, Error> {
+    pub fn uri(&self, path_and_query: &str) -> Result<Uri, UpstreamError> {
         let pq = if self.base.path_prefix.is_empty() {
             http::uri::PathAndQuery::try_from(path_and_query)
         } else {
@@ -171,13 +165,13 @@ impl UpstreamClient {
                 self.base.path_prefix, path_and_query
             ))
         }
-        .map_err(|_| Error::BadRequest("Invalid request path."))?;
+        .map_err(|_| UpstreamError::InvalidPath)?;
         Uri::builder()
             .scheme(self.base.scheme.clone())
             .authority(self.base.authority.clone())
             .path_and_query(pq)
             .build()
-            .map_err(|_| Error::BadRequest("Invalid request path."))
+            .map_err(|_| UpstreamError::InvalidPath)
     }
 
     /// `Host` value for upstream requests.
@@ -192,13 +186,10 @@ impl UpstreamClient {
         &self,
         req: Request<Body>,
     ) -> Result<(Response<Incoming>, Duration), UpstreamError> {
-        let start = Instant::now();
+        let start = clock::stopwatch();
         match tokio::time::timeout(self.timeout, self.http.request(req)).await {
             Err(_) => Err(UpstreamError::Timeout),
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "upstream request failed");
-                Err(UpstreamError::Connect)
-            }
+            Ok(Err(e)) => Err(UpstreamError::Connect(e.into())),
             Ok(Ok(resp)) => Ok((resp, start.elapsed())),
         }
     }
@@ -209,18 +200,19 @@ impl UpstreamClient {
         req: Request<Body>,
         limit: usize,
     ) -> Result<(Buffered, Duration), UpstreamError> {
-        let start = Instant::now();
+        let start = clock::stopwatch();
         let exchange = async {
-            let resp = self.http.request(req).await.map_err(|e| {
-                tracing::debug!(error = %e, "upstream request failed");
-                UpstreamError::Connect
-            })?;
+            let resp = self
+                .http
+                .request(req)
+                .await
+                .map_err(|e| UpstreamError::Connect(e.into()))?;
             let (head, body) = resp.into_parts();
             let body = crate::body::collect_limited(body, limit)
                 .await
                 .map_err(|e| match e {
-                    crate::body::CollectError::TooLarge => UpstreamError::TooLarge,
-                    crate::body::CollectError::Broken => UpstreamError::Connect,
+                    CollectError::TooLarge => UpstreamError::TooLarge,
+                    CollectError::Broken(cause) => UpstreamError::Connect(cause),
                 })?;
             Ok::<_, UpstreamError>(Buffered { head, body })
         };
@@ -257,10 +249,10 @@ mod tests {
         let client = UpstreamClient::new(&cfg).unwrap();
         let mut req = Request::new(crate::body::empty());
         *req.uri_mut() = client.uri("/v1/me").unwrap();
-        let start = Instant::now();
+        let start = clock::stopwatch();
         let r = client.send(req).await;
         assert!(
-            matches!(r, Err(UpstreamError::Connect)),
+            matches!(r, Err(UpstreamError::Connect(_))),
             "{:?}",
             r.map(|_| ())
         );

@@ -4,22 +4,63 @@
 //! A caller waits for a permit at most `hydrate_max_wait`; a paused tenant waits only if the
 //! pause ends within it. Otherwise the caller is told how long to wait, and the hydrator
 //! serves stale or answers `429` with that `Retry-After`. Background refreshes never wait.
+//!
+//! governor reads time from [`TokioClock`], so permits, pauses and waits all follow the one
+//! clock of `crate::clock`, and tests on tokio's paused time drive the limiter too.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::clock::Clock;
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DashMapStateStore;
+use governor::{Quota, RateLimiter};
 use http::HeaderMap;
+use parking_lot::Mutex;
 use tokio::time::Instant;
 
 use crate::clock;
 use crate::config::Rate;
-use crate::error::Reason;
 use crate::telemetry::{Limit, Metrics};
 use crate::tenant::Tenant;
+
+/// governor's clock, read from tokio's: time since a fixed origin.
+#[derive(Clone, Debug)]
+struct TokioClock {
+    origin: Instant,
+}
+
+impl Clock for TokioClock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        clock::now().saturating_duration_since(self.origin)
+    }
+}
+
+type Governor =
+    RateLimiter<Tenant, DashMapStateStore<Tenant>, TokioClock, NoOpMiddleware<Duration>>;
+
+/// Which limit refused a hydrate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The per-tenant governor limiter had no permit within `hydrate_max_wait`.
+    LimiterSaturated,
+    /// The tenant is paused after an upstream 429 or `X-RateLimit-Remaining: 0`.
+    UpstreamPaused,
+}
+
+impl Refusal {
+    /// Header and metric spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refusal::LimiterSaturated => "limiter_saturated",
+            Refusal::UpstreamPaused => "upstream_paused",
+        }
+    }
+}
 
 /// Whether a caller may wait for a permit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,12 +72,13 @@ pub enum Mode {
 }
 
 /// A refusal: how long until a retry can succeed, and why.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("hydrate refused ({}) for {retry_after:?}", reason.as_str())]
 pub struct Refused {
     /// Time until a permit (or the pause's end).
     pub retry_after: Duration,
     /// Which limit refused.
-    pub reason: Reason,
+    pub reason: Refusal,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -52,8 +94,8 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 
 /// The per-tenant hydrate limiter.
 pub struct Limiter {
-    governor: DefaultKeyedRateLimiter<Tenant>,
-    clock: DefaultClock,
+    governor: Governor,
+    clock: TokioClock,
     pauses: Mutex<HashMap<Tenant, Pause>>,
     max_wait: Duration,
     metrics: Arc<Metrics>,
@@ -76,9 +118,12 @@ impl Limiter {
         let quota = Quota::with_period(period)
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
             .allow_burst(burst);
+        let clock = TokioClock {
+            origin: clock::now(),
+        };
         Limiter {
-            governor: RateLimiter::keyed(quota),
-            clock: DefaultClock::default(),
+            governor: RateLimiter::dashmap_with_clock(quota, clock.clone()),
+            clock,
             pauses: Mutex::new(HashMap::new()),
             max_wait,
             metrics,
@@ -87,20 +132,18 @@ impl Limiter {
     }
 
     fn pause_left(&self, tenant: &Tenant, now: Instant) -> Option<Duration> {
-        let pauses = self.pauses.lock().ok()?;
+        let pauses = self.pauses.lock();
         let p = pauses.get(tenant)?;
         (p.until > now).then(|| p.until - now)
     }
 
     fn gc(&self, now: Instant) {
-        if let Ok(mut last) = self.last_gc.try_lock() {
+        if let Some(mut last) = self.last_gc.try_lock() {
             if now.duration_since(*last) >= Duration::from_secs(60) {
                 *last = now;
                 self.governor.retain_recent();
                 self.governor.shrink_to_fit();
-                if let Ok(mut p) = self.pauses.lock() {
-                    p.retain(|_, v| v.until > now);
-                }
+                self.pauses.lock().retain(|_, v| v.until > now);
             }
         }
     }
@@ -114,7 +157,7 @@ impl Limiter {
                 self.metrics.limit(Limit::rejected);
                 return Err(Refused {
                     retry_after: left,
-                    reason: Reason::UpstreamPaused,
+                    reason: Refusal::UpstreamPaused,
                 });
             }
             self.metrics.limit(Limit::waited);
@@ -131,7 +174,7 @@ impl Limiter {
                         self.metrics.limit(Limit::rejected);
                         return Err(Refused {
                             retry_after: wait.max(Duration::from_millis(1)),
-                            reason: Reason::LimiterSaturated,
+                            reason: Refusal::LimiterSaturated,
                         });
                     }
                     self.metrics.limit(Limit::waited);
@@ -142,7 +185,7 @@ impl Limiter {
         self.metrics.limit(Limit::rejected);
         Err(Refused {
             retry_after: Duration::from_secs(1),
-            reason: Reason::LimiterSaturated,
+            reason: Refusal::LimiterSaturated,
         })
     }
 
@@ -155,9 +198,7 @@ impl Limiter {
             .map(|reset| reset - now_unix)
             .filter(|d| *d > 0.0)
             .and_then(|d| Duration::try_from_secs_f64(d).ok());
-        let Ok(mut pauses) = self.pauses.lock() else {
-            return;
-        };
+        let mut pauses = self.pauses.lock();
         if status == 429 {
             if is_insufficient_credits(body) {
                 return;
@@ -242,6 +283,29 @@ mod tests {
         )
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn permits_come_back_with_paused_time() {
+        let l = limiter("1/s", 2, 0);
+        let t = Tenant::of_key(b"k");
+        assert!(l.acquire(&t, Mode::TryNow).await.is_ok());
+        assert!(l.acquire(&t, Mode::TryNow).await.is_ok());
+        let r = l.acquire(&t, Mode::TryNow).await.unwrap_err();
+        assert_eq!(r.retry_after, Duration::from_secs(1));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(l.acquire(&t, Mode::TryNow).await.is_ok());
+        assert!(l.acquire(&t, Mode::TryNow).await.is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_pause_ends_on_tokio_time() {
+        let l = limiter("100/s", 10, 0);
+        let t = Tenant::of_key(b"k");
+        l.observe(&t, 429, &headers(&[("retry-after", "30".into())]), b"{}");
+        assert!(l.acquire(&t, Mode::Wait).await.is_err());
+        tokio::time::advance(Duration::from_secs(30)).await;
+        assert!(l.acquire(&t, Mode::Wait).await.is_ok());
+    }
+
     #[tokio::test]
     async fn burst_then_refuse_with_retry_after() {
         let l = limiter("1/h", 3, 0);
@@ -250,7 +314,7 @@ mod tests {
             assert!(l.acquire(&t, Mode::Wait).await.is_ok());
         }
         let r = l.acquire(&t, Mode::Wait).await.unwrap_err();
-        assert_eq!(r.reason, Reason::LimiterSaturated);
+        assert_eq!(r.reason, Refusal::LimiterSaturated);
         assert!(r.retry_after > Duration::from_secs(3000), "{r:?}");
         // another tenant is unaffected
         assert!(l
@@ -259,14 +323,15 @@ mod tests {
             .is_ok());
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn waits_within_max_wait() {
         let l = limiter("20/s", 1, 500);
         let t = Tenant::of_key(b"k");
         assert!(l.acquire(&t, Mode::Wait).await.is_ok());
-        let start = std::time::Instant::now();
+        let start = clock::now();
         assert!(l.acquire(&t, Mode::Wait).await.is_ok());
-        assert!(start.elapsed() >= Duration::from_millis(30));
+        // One permit every 50 ms, waited for on tokio's clock.
+        assert_eq!(start.elapsed(), Duration::from_millis(50));
         assert!(
             l.acquire(&t, Mode::TryNow).await.is_err(),
             "TryNow never waits"
@@ -292,7 +357,7 @@ mod tests {
             b"{\"code\":\"rate_limited\"}",
         );
         let r = l.acquire(&t, Mode::Wait).await.unwrap_err();
-        assert_eq!(r.reason, Reason::UpstreamPaused);
+        assert_eq!(r.reason, Refusal::UpstreamPaused);
         assert!(
             r.retry_after > Duration::from_secs(29) && r.retry_after <= Duration::from_secs(30)
         );
@@ -352,7 +417,7 @@ mod tests {
             b"{}",
         );
         let r = l.acquire(&t, Mode::Wait).await.unwrap_err();
-        assert_eq!(r.reason, Reason::UpstreamPaused);
+        assert_eq!(r.reason, Refusal::UpstreamPaused);
         // a short pause within max_wait is waited out
         let l = limiter("100/s", 10, 3000);
         let reset = clock::now_unix() + 0.3;

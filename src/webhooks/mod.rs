@@ -16,16 +16,17 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, Uri};
 use hyper_util::client::legacy::Client;
 
-use crate::app::App;
 use crate::body::{self, Body, CollectError};
 use crate::clock;
 use crate::config::Config;
 use crate::error::Error;
 use crate::file_id::FileId;
+use crate::hydration::hydrator::Hydrator;
 use crate::hydration::prime;
 use crate::hydration::store::Key;
 use crate::telemetry::{Metrics, WebhookLabel};
-use verify::WebhookVerifier;
+use crate::tenant::Tenant;
+use verify::{VerifyError, WebhookVerifier};
 
 /// Largest delivery accepted.
 pub const MAX_BODY: usize = 1 << 20;
@@ -179,12 +180,13 @@ fn ack(body: serde_json::Value) -> Response<Body> {
 }
 
 /// Handle one delivery.
-pub async fn handle(app: &Arc<App>, req: Request<Body>) -> Result<Response<Body>, Error> {
-    let Some(hooks) = &app.webhooks else {
-        return Err(Error::NotFound(
-            "Webhooks are not enabled (--webhook-secret).",
-        ));
-    };
+/// Handle one delivery; what it primes or drops belongs to `tenant` (the proxy key's).
+pub(crate) async fn handle(
+    hooks: &Webhooks,
+    hydrator: &Hydrator,
+    tenant: Option<Tenant>,
+    req: Request<Body>,
+) -> Result<Response<Body>, Error> {
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -201,31 +203,22 @@ pub async fn handle(app: &Arc<App>, req: Request<Body>) -> Result<Response<Body>
             hooks.count("other", "rejected_too_large");
             return Err(Error::PayloadTooLarge);
         }
-        Err(CollectError::Broken) => return Err(Error::BadRequest("Request body interrupted.")),
+        Err(e @ CollectError::Broken(_)) => return Err(Error::BodyInterrupted(e)),
     };
     let now = clock::now_unix() as i64;
     let delivery = match hooks.verifier.verify(&parts.headers, &bytes, now) {
         Ok(d) => d,
         Err(e) => {
+            // The metric label: a closed vocabulary, one per refusal.
             let outcome = match e {
-                verify::VerifyError::MissingHeaders => "rejected_missing_headers",
-                verify::VerifyError::BadTimestamp => "rejected_bad_timestamp",
-                verify::VerifyError::StaleTimestamp => "rejected_stale_timestamp",
-                verify::VerifyError::BadSignature => "rejected_bad_signature",
+                VerifyError::MissingHeaders => "rejected_missing_headers",
+                VerifyError::BadTimestamp => "rejected_bad_timestamp",
+                VerifyError::StaleTimestamp => "rejected_stale_timestamp",
+                VerifyError::BadSignature => "rejected_bad_signature",
             };
             hooks.count("other", outcome);
             tracing::warn!(reason = e.reason(), "webhook rejected");
-            return Err(Error::Unauthorized {
-                message: match e {
-                    verify::VerifyError::MissingHeaders => {
-                        "Missing webhook-id, webhook-timestamp or webhook-signature."
-                    }
-                    verify::VerifyError::BadTimestamp => "Invalid webhook-timestamp.",
-                    verify::VerifyError::StaleTimestamp => "Webhook timestamp outside tolerance.",
-                    verify::VerifyError::BadSignature => "Invalid webhook signature.",
-                },
-                code: e.reason(),
-            });
+            return Err(e.into());
         }
     };
     let payload = match serde_json::from_slice::<serde_json::Value>(&bytes) {
@@ -252,11 +245,7 @@ pub async fn handle(app: &Arc<App>, req: Request<Body>) -> Result<Response<Body>
                 serde_json::json!({ "received": true, "duplicate": true }),
             )),
             // The same delivery is being handled right now: let VideoGen retry later.
-            Seen::InProgress => Err(Error::Unavailable {
-                message: "This delivery is being processed; retry later.",
-                retry_after: 5,
-                reason: crate::error::Reason::Pending,
-            }),
+            Seen::InProgress => Err(Error::DeliveryInProgress),
         };
     }
     let mut guard = InProgress {
@@ -268,9 +257,7 @@ pub async fn handle(app: &Arc<App>, req: Request<Body>) -> Result<Response<Body>
     if let Some(to) = &hooks.forward {
         if !hooks.relay(to, &parts.headers, bytes.clone()).await {
             hooks.count(event, "relay_failed");
-            return Err(Error::UpstreamUnavailable(
-                "webhook receiver did not acknowledge",
-            ));
+            return Err(Error::RelayFailed);
         }
         hooks.count(event, "relayed");
     }
@@ -278,18 +265,18 @@ pub async fn handle(app: &Arc<App>, req: Request<Body>) -> Result<Response<Body>
     // Apply: prime or drop the proxy tenant's entries.
     let mut primed = 0usize;
     let mut invalidated = false;
-    if let Some(tenant) = app.auth.proxy_tenant() {
+    if let Some(tenant) = tenant {
         match event_name {
             Some("file.upload.failed" | "file.analysis_failed") => {
                 if let Some(file) = field("fileId").and_then(FileId::parse) {
-                    app.hydrator.remove(&Key { tenant, file });
+                    hydrator.remove(Key { tenant, file }).await;
                     invalidated = true;
                     hooks.count(event, "invalidated");
                 }
             }
             _ => {
                 for (file, raw) in prime::embedded_files(&bytes) {
-                    if app.hydrator.prime(tenant, file, raw) {
+                    if hydrator.prime(tenant, file, raw) {
                         primed += 1;
                     }
                 }
@@ -317,7 +304,6 @@ pub async fn handle(app: &Arc<App>, req: Request<Body>) -> Result<Response<Body>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::StatusCode;
 
     #[test]
     fn event_labels_are_bounded() {
@@ -327,14 +313,5 @@ mod tests {
         );
         assert_eq!(event_label(Some("anything.else")), "other");
         assert_eq!(event_label(None), "other");
-    }
-
-    #[test]
-    fn status_of_unverified_is_401() {
-        let e = Error::Unauthorized {
-            message: "x",
-            code: "bad_signature",
-        };
-        assert_eq!(e.status(), StatusCode::UNAUTHORIZED);
     }
 }

@@ -1,154 +1,22 @@
-//! Logs and metrics: tracing set-up, the Prometheus registry, and the label vocabulary.
-//!
-//! Labels are closed enums (route class, outcome) and status codes: never ids, keys or URLs,
-//! so cardinality is bounded and no secret can reach a scrape.
+//! Logs and metrics: the Prometheus registry with hot handles resolved once, the label
+//! vocabulary ([`labels`]), an atomic latency histogram ([`histogram`]) and tracing set-up
+//! ([`logging`]).
 
+mod histogram;
+pub mod labels;
+mod logging;
+
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
-
-use prometheus_client::encoding::{
-    EncodeLabelSet, EncodeLabelValue, EncodeMetric, MetricEncoder, NoLabelSet,
-};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
-use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
-
-/// The coarse kind of a request: a metric label and a log field.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-pub enum RouteClass {
-    /// `/files/{id}/redirect`
-    redirect,
-    /// `GET /files/{id}`
-    file_json,
-    /// `POST /v1/files/{id}/hydrate`
-    hydrate,
-    /// `GET /v1/files/{id}`
-    get_file,
-    /// Every other `/v1/...` call.
-    passthrough,
-    /// `/webhooks/videogen`
-    webhook,
-    /// `/admin/...`
-    admin,
-    /// `/healthz`, `/readyz`, `/metrics`
-    ops,
-    /// Anything else.
-    unknown,
-}
-
-impl RouteClass {
-    /// Log spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RouteClass::redirect => "redirect",
-            RouteClass::file_json => "file_json",
-            RouteClass::hydrate => "hydrate",
-            RouteClass::get_file => "get_file",
-            RouteClass::passthrough => "passthrough",
-            RouteClass::webhook => "webhook",
-            RouteClass::admin => "admin",
-            RouteClass::ops => "ops",
-            RouteClass::unknown => "unknown",
-        }
-    }
-}
-
-/// Cache outcome of one request, as sent in `x-cache` (Pingora's `as_str` idea).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CacheStatus {
-    /// Served from a fresh entry.
-    Hit,
-    /// Fetched upstream (or waited on another request's fetch).
-    Miss,
-    /// Served from an entry past its freshness but before its URLs' real expiry.
-    Stale,
-}
-
-impl CacheStatus {
-    /// Header spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CacheStatus::Hit => "HIT",
-            CacheStatus::Miss => "MISS",
-            CacheStatus::Stale => "STALE",
-        }
-    }
-}
-
-/// `{route, status}`.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RouteStatus {
-    /// Route class.
-    pub route: RouteClass,
-    /// HTTP status code.
-    pub status: u16,
-}
-
-/// `{route}`.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RouteLabel {
-    /// Route class.
-    pub route: RouteClass,
-}
-
-/// Cache lookup outcomes.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-pub enum Lookup {
-    /// Fresh entry.
-    hit,
-    /// No usable entry; this request led the upstream call.
-    miss,
-    /// Stale served.
-    stale,
-    /// Cached upstream 404.
-    negative,
-    /// Waited on another request's upstream call.
-    coalesced,
-}
-
-/// `{outcome}` for cache lookups.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct LookupLabel {
-    /// Outcome.
-    pub outcome: Lookup,
-}
-
-/// Rate-limit outcomes.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
-#[allow(non_camel_case_types)]
-pub enum Limit {
-    /// Waited for a permit.
-    waited,
-    /// Refused (stale or 429).
-    rejected,
-    /// Tenant paused after an upstream signal.
-    paused,
-}
-
-/// `{outcome}` for the limiter.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct LimitLabel {
-    /// Outcome.
-    pub outcome: Limit,
-}
-
-/// `{event, outcome}` for webhook deliveries.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct WebhookLabel {
-    /// Event type, or `unknown` for events hydrant does not know (bounded vocabulary).
-    pub event: &'static str,
-    /// Outcome.
-    pub outcome: &'static str,
-}
+pub use histogram::LatencyHistogram;
+pub use labels::*;
+pub use logging::init_tracing;
 
 /// Every metric hydrant exports.
 pub struct Metrics {
@@ -205,64 +73,6 @@ const LOOKUPS: [Lookup; 5] = [
     Lookup::negative,
     Lookup::coalesced,
 ];
-
-/// Upper bounds (seconds) of the latency histograms.
-const LATENCY_BOUNDS: [f64; 18] = [
-    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-    1.0, 2.5, 5.0, 10.0, 30.0,
-];
-
-/// A latency histogram made of atomics. prometheus-client's `Histogram` takes a write lock
-/// on every observation, which every request on every worker would contend for.
-#[derive(Debug, Clone, Default)]
-pub struct LatencyHistogram {
-    inner: Arc<LatencyInner>,
-}
-
-#[derive(Debug, Default)]
-struct LatencyInner {
-    sum_nanos: AtomicU64,
-    count: AtomicU64,
-    /// Per bucket (not cumulative); the last one is `+Inf`.
-    buckets: [AtomicU64; LATENCY_BOUNDS.len() + 1],
-}
-
-impl LatencyHistogram {
-    /// Record one duration.
-    pub fn observe(&self, d: Duration) {
-        let secs = d.as_secs_f64();
-        let i = LATENCY_BOUNDS
-            .iter()
-            .position(|b| secs <= *b)
-            .unwrap_or(LATENCY_BOUNDS.len());
-        self.inner.buckets[i].fetch_add(1, Ordering::Relaxed);
-        self.inner.count.fetch_add(1, Ordering::Relaxed);
-        let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        self.inner.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
-    }
-}
-
-impl TypedMetric for LatencyHistogram {
-    const TYPE: MetricType = MetricType::Histogram;
-}
-
-impl EncodeMetric for LatencyHistogram {
-    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
-        let buckets: Vec<(f64, u64)> = LATENCY_BOUNDS
-            .iter()
-            .copied()
-            .chain(std::iter::once(f64::MAX))
-            .zip(self.inner.buckets.iter().map(|b| b.load(Ordering::Relaxed)))
-            .collect();
-        let sum = self.inner.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
-        let count = self.inner.count.load(Ordering::Relaxed);
-        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
-    }
-
-    fn metric_type(&self) -> MetricType {
-        Self::TYPE
-    }
-}
 
 fn latency_histogram() -> LatencyHistogram {
     LatencyHistogram::default()
@@ -436,25 +246,6 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
-}
-
-/// Install the global tracing subscriber. Logs go to stderr through a non-blocking writer so a
-/// slow terminal or pipe never stalls a request; keep the guard alive for the process's life.
-pub fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(true)
-        .finish(std::io::stderr());
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_target(false);
-    // A second init (tests) is harmless: keep the first subscriber.
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-    };
-    guard
 }
 
 #[cfg(test)]
