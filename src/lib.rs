@@ -32,7 +32,6 @@
 //! | [`demo`] | `hydrant demo`: simulator + proxy + webhook receiver on loopback |
 //! | [`sim`] | the built-in VideoGen simulator (tests, benchmarks, `hydrant demo`) |
 #![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 pub mod app;
 pub mod auth;

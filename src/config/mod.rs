@@ -1,10 +1,11 @@
 //! Configuration: every option is a flag, an environment variable and a TOML key.
 //!
-//! Precedence is flags > env > file > default, as the contract says. clap resolves flags and
+//! Precedence is flags > env > file > default ([`defaults`]). clap resolves flags and
 //! env together (its `env` attribute), so each option is an `Option<String>` here and the file
 //! fills only what both left empty. Every value is validated once, at start-up, and a bad one
 //! stops hydrant with a single line naming the option.
 
+pub mod defaults;
 pub mod units;
 
 use std::collections::BTreeMap;
@@ -44,11 +45,9 @@ pub struct ServeArgs {
     /// TOML file with the same keys as the flags (`listen`, `hydrate_rate`, ...).
     #[arg(long, env = "HYDRANT_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Address to listen on.
-    #[arg(long, env = "HYDRANT_LISTEN")]
+    #[arg(long, env = "HYDRANT_LISTEN", help = defaults::help("Address to listen on.", "listen"))]
     pub listen: Option<String>,
-    /// VideoGen API base URL (plain http:// allowed for simulators and sidecars).
-    #[arg(long, env = "HYDRANT_UPSTREAM")]
+    #[arg(long, env = "HYDRANT_UPSTREAM", help = defaults::help("VideoGen API base URL (plain http:// allowed for simulators and sidecars).", "upstream"))]
     pub upstream: Option<String>,
     /// The proxy's own VideoGen API key (for /files/..., client tokens and webhooks).
     #[arg(long, env = "VIDEOGEN_API_KEY", hide_env_values = true)]
@@ -62,29 +61,21 @@ pub struct ServeArgs {
     /// Base of the absolute stable URLs hydrant returns (default http://{listen}).
     #[arg(long, env = "HYDRANT_PUBLIC_URL")]
     pub public_url: Option<String>,
-    /// How long before a signed URL's expiry hydrant stops handing it out (default 60s).
-    #[arg(long, env = "HYDRANT_EXPIRY_MARGIN")]
+    #[arg(long, env = "HYDRANT_EXPIRY_MARGIN", help = defaults::help("How long before a signed URL's expiry hydrant stops handing it out.", "expiry-margin"))]
     pub expiry_margin: Option<String>,
-    /// Longest life of an entry with pending sources (default 5s).
-    #[arg(long, env = "HYDRANT_PENDING_TTL")]
+    #[arg(long, env = "HYDRANT_PENDING_TTL", help = defaults::help("Longest life of an entry with pending sources.", "pending-ttl"))]
     pub pending_ttl: Option<String>,
-    /// Life of a cached upstream 404 (default 30s).
-    #[arg(long, env = "HYDRANT_NEGATIVE_TTL")]
+    #[arg(long, env = "HYDRANT_NEGATIVE_TTL", help = defaults::help("Life of a cached upstream 404.", "negative-ttl"))]
     pub negative_ttl: Option<String>,
-    /// Cap on any entry's life (default 24h).
-    #[arg(long, env = "HYDRANT_MAX_TTL")]
+    #[arg(long, env = "HYDRANT_MAX_TTL", help = defaults::help("Cap on any entry's life.", "max-ttl"))]
     pub max_ttl: Option<String>,
-    /// Memory bound of the cache, by body bytes (default 256MiB).
-    #[arg(long, env = "HYDRANT_CACHE_MAX_BYTES")]
+    #[arg(long, env = "HYDRANT_CACHE_MAX_BYTES", help = defaults::help("Memory bound of the cache, by body bytes.", "cache-max-bytes"))]
     pub cache_max_bytes: Option<String>,
-    /// Upstream hydrate calls per tenant: N/s, N/m, N/h (default 2500/h).
-    #[arg(long, env = "HYDRANT_HYDRATE_RATE")]
+    #[arg(long, env = "HYDRANT_HYDRATE_RATE", help = defaults::help("Upstream hydrate calls per tenant: N/s, N/m, N/h.", "hydrate-rate"))]
     pub hydrate_rate: Option<String>,
-    /// Burst of the hydrate limiter (default 50).
-    #[arg(long, env = "HYDRANT_HYDRATE_BURST")]
+    #[arg(long, env = "HYDRANT_HYDRATE_BURST", help = defaults::help("Burst of the hydrate limiter.", "hydrate-burst"))]
     pub hydrate_burst: Option<String>,
-    /// Longest wait for a limiter permit before stale or 429 (default 2s).
-    #[arg(long, env = "HYDRANT_HYDRATE_MAX_WAIT")]
+    #[arg(long, env = "HYDRANT_HYDRATE_MAX_WAIT", help = defaults::help("Longest wait for a limiter permit before stale or 429.", "hydrate-max-wait"))]
     pub hydrate_max_wait: Option<String>,
     /// Answer GET /v1/files/{id} from a fresh hydrated entry.
     #[arg(long, env = "HYDRANT_SERVE_GET_FROM_CACHE", num_args = 0..=1, default_missing_value = "true")]
@@ -98,17 +89,13 @@ pub struct ServeArgs {
     /// Token enabling /admin/... .
     #[arg(long, env = "HYDRANT_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
-    /// How long in-flight requests may finish after SIGTERM (default 30s).
-    #[arg(long, env = "HYDRANT_DRAIN_TIMEOUT")]
+    #[arg(long, env = "HYDRANT_DRAIN_TIMEOUT", help = defaults::help("How long in-flight requests may finish after SIGTERM.", "drain-timeout"))]
     pub drain_timeout: Option<String>,
-    /// Upstream TCP + TLS connect timeout (default 5s).
-    #[arg(long, env = "HYDRANT_CONNECT_TIMEOUT")]
+    #[arg(long, env = "HYDRANT_CONNECT_TIMEOUT", help = defaults::help("Upstream TCP + TLS connect timeout.", "connect-timeout"))]
     pub connect_timeout: Option<String>,
-    /// One upstream request, until its response head (default 30s).
-    #[arg(long, env = "HYDRANT_UPSTREAM_TIMEOUT")]
+    #[arg(long, env = "HYDRANT_UPSTREAM_TIMEOUT", help = defaults::help("One upstream request, until its response head.", "upstream-timeout"))]
     pub upstream_timeout: Option<String>,
-    /// Log format: text or json (level from RUST_LOG).
-    #[arg(long, env = "HYDRANT_LOG_FORMAT")]
+    #[arg(long, env = "HYDRANT_LOG_FORMAT", help = defaults::help("Log format: text or json (level from RUST_LOG).", "log-format"))]
     pub log_format: Option<String>,
     /// Trust the system's native root certificates in addition to the bundled webpki roots.
     #[arg(long, env = "HYDRANT_NATIVE_ROOTS", num_args = 0..=1, default_missing_value = "true")]
@@ -328,13 +315,13 @@ impl Config {
         // flags/env win; the file fills the gaps.
         let mut pick = |v: Option<String>, key: &str| v.or_else(|| file.remove(key));
 
-        let listen_s = pick(args.listen, "listen").unwrap_or_else(|| "127.0.0.1:8080".into());
+        let listen_s = pick(args.listen, "listen").unwrap_or_else(|| defaults::LISTEN.into());
         let listen: SocketAddr = listen_s
             .trim()
             .parse()
             .map_err(|_| err("listen", format!("not a socket address: {listen_s:?}")))?;
         let upstream = parse_upstream(
-            &pick(args.upstream, "upstream").unwrap_or_else(|| "https://api.videogen.io".into()),
+            &pick(args.upstream, "upstream").unwrap_or_else(|| defaults::UPSTREAM.into()),
         )?;
         let api_key = pick(args.api_key, "api_key")
             .map(|s| s.trim().to_string())
@@ -370,41 +357,45 @@ impl Config {
             }
         }
 
-        let dur = |v: Option<String>, opt: &str, default: &str| {
-            let s = v.unwrap_or_else(|| default.to_string());
-            units::parse_duration(&s).map_err(|e| err(opt, e))
+        let dur = |v: Option<String>, opt: &str, default: Duration| match v {
+            Some(s) => units::parse_duration(&s).map_err(|e| err(opt, e)),
+            None => Ok(default),
         };
         let expiry_margin = dur(
             pick(args.expiry_margin, "expiry_margin"),
             "expiry-margin",
-            "60s",
+            defaults::EXPIRY_MARGIN,
         )?;
-        let pending_ttl = dur(pick(args.pending_ttl, "pending_ttl"), "pending-ttl", "5s")?;
+        let pending_ttl = dur(
+            pick(args.pending_ttl, "pending_ttl"),
+            "pending-ttl",
+            defaults::PENDING_TTL,
+        )?;
         let negative_ttl = dur(
             pick(args.negative_ttl, "negative_ttl"),
             "negative-ttl",
-            "30s",
+            defaults::NEGATIVE_TTL,
         )?;
-        let max_ttl = dur(pick(args.max_ttl, "max_ttl"), "max-ttl", "24h")?;
+        let max_ttl = dur(pick(args.max_ttl, "max_ttl"), "max-ttl", defaults::MAX_TTL)?;
         let hydrate_max_wait = dur(
             pick(args.hydrate_max_wait, "hydrate_max_wait"),
             "hydrate-max-wait",
-            "2s",
+            defaults::HYDRATE_MAX_WAIT,
         )?;
         let drain_timeout = dur(
             pick(args.drain_timeout, "drain_timeout"),
             "drain-timeout",
-            "30s",
+            defaults::DRAIN_TIMEOUT,
         )?;
         let connect_timeout = dur(
             pick(args.connect_timeout, "connect_timeout"),
             "connect-timeout",
-            "5s",
+            defaults::CONNECT_TIMEOUT,
         )?;
         let upstream_timeout = dur(
             pick(args.upstream_timeout, "upstream_timeout"),
             "upstream-timeout",
-            "30s",
+            defaults::UPSTREAM_TIMEOUT,
         )?;
         for (opt, d) in [
             ("connect-timeout", connect_timeout),
@@ -416,15 +407,19 @@ impl Config {
             }
         }
 
-        let size_s =
-            pick(args.cache_max_bytes, "cache_max_bytes").unwrap_or_else(|| "256MiB".into());
-        let cache_max_bytes = units::parse_size(&size_s).map_err(|e| err("cache-max-bytes", e))?;
+        let cache_max_bytes = match pick(args.cache_max_bytes, "cache_max_bytes") {
+            Some(s) => units::parse_size(&s).map_err(|e| err("cache-max-bytes", e))?,
+            None => defaults::CACHE_MAX_BYTES,
+        };
         if cache_max_bytes == 0 {
             return Err(err("cache-max-bytes", "must be greater than zero"));
         }
-        let rate_s = pick(args.hydrate_rate, "hydrate_rate").unwrap_or_else(|| "2500/h".into());
-        let hydrate_rate = units::parse_rate(&rate_s).map_err(|e| err("hydrate-rate", e))?;
-        let burst_s = pick(args.hydrate_burst, "hydrate_burst").unwrap_or_else(|| "50".into());
+        let hydrate_rate = match pick(args.hydrate_rate, "hydrate_rate") {
+            Some(s) => units::parse_rate(&s).map_err(|e| err("hydrate-rate", e))?,
+            None => defaults::HYDRATE_RATE,
+        };
+        let burst_s = pick(args.hydrate_burst, "hydrate_burst")
+            .unwrap_or_else(|| defaults::HYDRATE_BURST.to_string());
         let hydrate_burst: u32 =
             burst_s
                 .trim()

@@ -7,9 +7,10 @@
 
 use std::time::Duration;
 
+use crate::config::defaults;
 use crate::hydration::file::{FileView, Rendition, Source, SourceStatus};
 
-/// Tunables for freshness; defaults match DESIGN.md (and the SDK's 60 s margin).
+/// Tunables for freshness; the defaults are `config::defaults`.
 #[derive(Clone, Copy, Debug)]
 pub struct Policy {
     /// Served URLs must stay valid at least this long after being handed out.
@@ -25,10 +26,10 @@ pub struct Policy {
 impl Default for Policy {
     fn default() -> Self {
         Policy {
-            margin: Duration::from_secs(60),
-            pending_ttl: Duration::from_secs(5),
-            negative_ttl: Duration::from_secs(30),
-            max_ttl: Duration::from_secs(24 * 60 * 60),
+            margin: defaults::EXPIRY_MARGIN,
+            pending_ttl: defaults::PENDING_TTL,
+            negative_ttl: defaults::NEGATIVE_TTL,
+            max_ttl: defaults::MAX_TTL,
         }
     }
 }
@@ -99,7 +100,7 @@ pub struct Freshness {
     pub hard_expiry: Option<f64>,
 }
 
-/// Decides how long a hydrated file may be served from cache (see DESIGN.md "Cache semantics").
+/// Decides how long a hydrated file may be served from cache (the rules are in docs/ARCHITECTURE.md, "Cache semantics").
 ///
 /// `valid_until = min(source_expiry) − margin` over ready urls of the four signed sources and
 /// the root urls; `ttl = clamp(valid_until − now, 0, max_ttl)`. A pending (or ready but
