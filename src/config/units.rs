@@ -15,6 +15,17 @@
 //!
 //! Surrounding whitespace and whitespace between the number and its unit are allowed; signs,
 //! exponents, `inf`/`nan`, empty values, zero rates and overflow are rejected.
+//!
+//! Why not `humantime::parse_duration` (2.4.0): it needs a unit (`60` is an error), takes
+//! compound and long forms (`1h30m`, `1 h 2m`, `1sec`, `1hour`), refuses fractions it cannot
+//! represent exactly instead of truncating (`0.0000000019s`, and `0.001h` because it keeps
+//! fractions of hours in whole seconds), and its `format_duration` prints `1m 30s`, `1day`
+//! and `1s 500ms`, which this grammar does not read back. Why not `bytesize`'s `FromStr`
+//! (2.3.1): it takes `1k`, `1M` and `1Mi`, refuses surrounding whitespace (` 8 MiB `),
+//! computes in `f64` (`9007199254740993B` is 9007199254740992, `16777216TiB` is silently
+//! 2^64 - 1). A wrapper undoing all that would keep the whole tokenizer, unit table and
+//! arithmetic below, so both crates are only the references the tests compare against where
+//! they agree with this grammar.
 
 use std::fmt;
 use std::time::Duration;
@@ -191,24 +202,18 @@ pub fn parse_rate(s: &str) -> Result<Rate, UnitError> {
         reason,
     };
     let t = s.trim();
-    if t.is_empty() {
-        return Err(err(RATE_EXPECTED));
-    }
     let (count_s, per_s) = match t.split_once('/') {
         Some((c, p)) => (c.trim(), Some(p.trim())),
         None => (t, None),
     };
-    if count_s.is_empty() || !count_s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(err(if count_s.is_empty() {
-            RATE_EXPECTED
-        } else {
-            RATE_COUNT
-        }));
+    if count_s.is_empty() {
+        return Err(err(RATE_EXPECTED));
     }
-    let count: u32 = count_s.parse().map_err(|_| err(RATE_COUNT))?;
-    if count == 0 {
-        return Err(err(RATE_COUNT));
-    }
+    // `u32::from_str` takes digits and a leading `+`; only the digits are this grammar.
+    let count = match count_s.parse::<u32>() {
+        Ok(n) if n > 0 && !count_s.starts_with('+') => n,
+        _ => return Err(err(RATE_COUNT)),
+    };
     let per = match per_s {
         None => Duration::from_secs(1),
         Some("s" | "sec" | "second") => Duration::from_secs(1),
@@ -390,6 +395,7 @@ mod tests {
             "0/h",
             "0",
             "-1/s",
+            "+5/s",
             "1.5/s",
             "10/",
             "10/x",
@@ -461,6 +467,37 @@ mod tests {
             prop_assert_eq!(parse_size(&n.to_string()), Ok(n));
             prop_assert_eq!(parse_size(&format!("{n}MiB")), Ok(n << 20));
             prop_assert_eq!(parse_size(&format!("{n}KB")), Ok(n * 1000));
+        }
+
+        /// Where humantime accepts a value of this grammar (one number, one unit), it agrees.
+        #[test]
+        fn durations_agree_with_humantime(
+            whole in prop_oneof![0u64..100_000, any::<u64>()],
+            frac in proptest::option::of("[0-9]{1,9}"),
+            unit in prop::sample::select(vec!["ms", "s", "m", "h", "d"]),
+        ) {
+            let s = match frac {
+                Some(f) => format!("{whole}.{f}{unit}"),
+                None => format!("{whole}{unit}"),
+            };
+            // Not the converse: humantime also refuses inexact fractions and `ms` values past
+            // 2^64 ns (about 584 years), which this parser takes.
+            if let Ok(d) = humantime::parse_duration(&s) {
+                prop_assert_eq!(parse_duration(&s), Ok(d));
+            }
+        }
+
+        /// Where bytesize's `f64` arithmetic is exact (under 2^20 of any unit here), it agrees.
+        #[test]
+        fn sizes_agree_with_bytesize(
+            n in 0u64..(1 << 20),
+            unit in prop::sample::select(vec![
+                "", "B", "KiB", "MiB", "GiB", "TiB", "KB", "MB", "GB", "TB", "mib", "kb",
+            ]),
+        ) {
+            let s = format!("{n}{unit}");
+            let reference = s.parse::<bytesize::ByteSize>().map(|b| b.as_u64());
+            prop_assert_eq!(parse_size(&s).ok(), reference.ok());
         }
 
         #[test]

@@ -19,10 +19,26 @@
 //!   Divergence: a secret that is blank or decodes to zero bytes (e.g. `whsec_`) is ignored
 //!   rather than used as an empty, publicly known key.
 //! * Several secrets may be configured (rotation): any one verifies.
+//!
+//! Not the `standardwebhooks` crate (1.0.1), though it implements the same scheme, because
+//! its `Webhook::verify`
+//! * reads the system clock itself, so it cannot follow hydrant's clock (tokio time, paused
+//!   in tests) nor check a delivery at a given `now_unix`;
+//! * signs the timestamp re-printed from an `i64`: `+1614265330`, signed over that text as
+//!   sent, fails; and its `str::parse::<i64>` calls ` 1614265330` or `1_614_265_330`
+//!   malformed, where the SDK goes on to check the signature;
+//! * takes an empty header as present and refuses a non-UTF-8 body before any MAC;
+//!
+//! and its `Webhook::new` decodes secrets strictly (`hunter2`, `whsec_YWI`, `whsec_Y-W_I-j`
+//! are errors, not the SDK's keys), with an error that carries an offending secret byte.
+//! Only its `sign` would fit, and verifying needs the MAC over the raw timestamp text anyway;
+//! so the crate is the reference the tests check this module against.
 
 use std::fmt;
 
-use base64::engine::general_purpose::STANDARD;
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use base64::engine::DecodePaddingMode;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use http::HeaderMap;
@@ -198,29 +214,18 @@ enum PyInt {
 /// single underscores between digits.
 fn parse_py_int(s: &str) -> PyInt {
     let s = s.trim_matches(is_py_space);
-    let (neg, digits) = match s.as_bytes().first() {
-        Some(b'-') => (true, &s[1..]),
-        Some(b'+') => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let bytes = digits.as_bytes();
-    if bytes.is_empty()
-        || !bytes.iter().all(|b| b.is_ascii_digit() || *b == b'_')
-        || bytes.first() == Some(&b'_')
-        || bytes.last() == Some(&b'_')
-        || bytes.windows(2).any(|w| w == b"__")
-    {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    // Splitting at `_` leaves an empty group for a leading, trailing or doubled underscore.
+    let well_formed = digits
+        .split('_')
+        .all(|g| !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()));
+    if !well_formed {
         return PyInt::Invalid;
     }
-    let mut value: i128 = 0;
-    for b in bytes.iter().filter(|b| b.is_ascii_digit()) {
-        value = value * 10 + i128::from(b - b'0');
-        if value > i128::from(i64::MAX) + 1 {
-            return PyInt::Overflow;
-        }
-    }
-    let value = if neg { -value } else { value };
-    i64::try_from(value).map_or(PyInt::Overflow, PyInt::Value)
+    // A sign and digits are all that is left, so the only way to fail is overflow.
+    s.replace('_', "")
+        .parse::<i64>()
+        .map_or(PyInt::Overflow, PyInt::Value)
 }
 
 /// The SDK's `_decode_secret`: strip, drop `whsec_`, non-strict base64 or raw UTF-8 bytes.
@@ -234,56 +239,42 @@ fn decode_secret(secret: &str) -> Vec<u8> {
     py_b64decode_lenient(value.as_bytes()).unwrap_or_else(|| value.as_bytes().to_vec())
 }
 
+/// Decodes what the Python rules below keep: any length, no `=` and, as in Python, non-zero
+/// bits after the last full byte are ignored (`YWJ=` is `ab`).
+const PY_LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_allow_trailing_bits(true)
+        .with_decode_padding_mode(DecodePaddingMode::RequireNone),
+);
+
 /// CPython's `binascii.a2b_base64(data, strict_mode=False)`: skips bytes outside the
 /// standard alphabet, stops at the first padding that completes a quantum, and fails when a
-/// partial quantum is left over.
+/// partial quantum is left over. The base64 crate has no such mode, so only the selection of
+/// characters is done here.
 fn py_b64decode_lenient(data: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(data.len() / 4 * 3 + 3);
-    let mut quad_pos = 0u8;
-    let mut left: u8 = 0;
-    let mut pads = 0u8;
+    let mut kept = Vec::with_capacity(data.len());
+    let mut pads = 0;
     for &c in data {
-        if c == b'=' {
-            if quad_pos >= 2 {
+        if c.is_ascii_alphanumeric() || c == b'+' || c == b'/' {
+            kept.push(c);
+            pads = 0;
+        } else if c == b'=' {
+            // `=` counts only after the second character of a quantum; before, it is junk.
+            let pos = kept.len() % 4;
+            if pos >= 2 {
                 pads += 1;
-                if quad_pos + pads >= 4 {
-                    return Some(out);
+                if pos + pads >= 4 {
+                    return PY_LENIENT.decode(&kept).ok();
                 }
-            }
-            continue;
-        }
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => continue,
-        };
-        pads = 0;
-        match quad_pos {
-            0 => {
-                quad_pos = 1;
-                left = v;
-            }
-            1 => {
-                quad_pos = 2;
-                out.push((left << 2) | (v >> 4));
-                left = v & 0x0f;
-            }
-            2 => {
-                quad_pos = 3;
-                out.push((left << 4) | (v >> 2));
-                left = v & 0x03;
-            }
-            _ => {
-                quad_pos = 0;
-                out.push((left << 6) | v);
-                left = 0;
             }
         }
     }
-    (quad_pos == 0).then_some(out)
+    if kept.len() % 4 == 0 {
+        PY_LENIENT.decode(&kept).ok()
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -315,7 +306,7 @@ mod tests {
     }
 
     /// Vectors signed with the SDK's `_decode_secret` + hmac and accepted by the real
-    /// `verify_webhook_signature` of videogen 2.5.3 (see the report for the script).
+    /// `verify_webhook_signature` of videogen 2.5.3.
     #[test]
     fn sdk_vectors() {
         let cases: [(&str, &str, i64, &[u8], &str); 4] = [
@@ -651,6 +642,50 @@ mod tests {
             verifier(&["hunter3"]).verify(&h, b"{}", 1_700_000_000),
             Err(VerifyError::BadSignature)
         );
+    }
+
+    #[test]
+    fn non_utf8_body_is_signed_as_bytes() {
+        // The MAC covers raw bytes; whether the body is JSON is decided after verification.
+        let body = b"\xff\xfe{}";
+        let sig = sign(SDK_SECRET, SDK_ID, SDK_TS, body);
+        let v = verifier(&[SDK_SECRET]);
+        assert!(v
+            .verify(&headers(SDK_ID, "1614265330", &sig), body, SDK_TS)
+            .is_ok());
+    }
+
+    proptest::proptest! {
+        /// Where the standardwebhooks 1.0.1 crate applies (a strict base64 secret, a UTF-8
+        /// body, the timestamp printed from an `i64`), it and hydrant agree both ways.
+        #[test]
+        fn agrees_with_standardwebhooks(
+            key in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..48),
+            id in "[A-Za-z0-9_]{1,32}",
+            ts in proptest::prelude::any::<i64>(),
+            body in "\\PC{0,64}",
+        ) {
+            let secret = format!("whsec_{}", STANDARD.encode(&key));
+            let reference = standardwebhooks::Webhook::new(&secret)
+                .unwrap()
+                .sign(&id, ts, body.as_bytes())
+                .unwrap();
+            proptest::prop_assert_eq!(&sign(&secret, &id, ts, body.as_bytes()), &reference);
+            let got = verifier(&[&secret]).verify(
+                &headers(&id, &ts.to_string(), &reference),
+                body.as_bytes(),
+                ts,
+            );
+            proptest::prop_assert_eq!(got.map(|d| d.timestamp), Ok(ts));
+            // And the other way: the crate accepts hydrant's signature (at the real now).
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs() as i64;
+            let h = headers(&id, &now.to_string(), &sign(&secret, &id, now, body.as_bytes()));
+            let wh = standardwebhooks::Webhook::new(&secret).unwrap();
+            proptest::prop_assert!(wh.verify(body.as_bytes(), &h).is_ok());
+        }
     }
 
     #[test]
