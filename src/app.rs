@@ -21,19 +21,19 @@ use crate::webhooks::Webhooks;
 /// Everything a request handler may need.
 pub struct App {
     /// Validated configuration.
-    pub config: Config,
+    pub(crate) config: Config,
     /// Credentials and tenants.
-    pub auth: Auth,
+    pub(crate) auth: Auth,
     /// The VideoGen API client.
-    pub upstream: UpstreamClient,
+    pub(crate) upstream: UpstreamClient,
     /// Metrics registry.
-    pub metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<Metrics>,
     /// The hydration cache.
-    pub hydrator: Arc<Hydrator>,
+    pub(crate) hydrator: Arc<Hydrator>,
     /// Signed-URL keys, when signing is on.
-    pub signer: Option<Signer>,
+    pub(crate) signer: Option<Signer>,
     /// The webhook endpoint, when a webhook secret is configured.
-    pub webhooks: Option<Webhooks>,
+    pub(crate) webhooks: Option<Webhooks>,
     draining: AtomicBool,
 }
 

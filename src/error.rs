@@ -270,7 +270,8 @@ impl Error {
     }
 
     /// The machine-readable `code`, in VideoGen's vocabulary where one exists.
-    pub fn code(&self) -> &'static str {
+    #[cfg(test)]
+    fn code(&self) -> &'static str {
         self.describe().1
     }
 

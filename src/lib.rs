@@ -34,19 +34,19 @@
 #![forbid(unsafe_code)]
 
 pub mod app;
-pub mod auth;
+pub(crate) mod auth;
 pub mod body;
 pub mod clock;
 pub mod config;
 pub mod demo;
-pub mod error;
+pub(crate) mod error;
 pub mod file_id;
-pub mod gateway;
-pub mod header_arena;
-pub mod headers;
+pub(crate) mod gateway;
+pub(crate) mod header_arena;
+pub(crate) mod headers;
 pub mod hydration;
-pub mod redirect;
-pub mod respond;
+pub(crate) mod redirect;
+pub(crate) mod respond;
 pub mod routes;
 pub mod server;
 pub mod signing;
@@ -55,6 +55,9 @@ pub mod signing;
 #[allow(clippy::disallowed_methods)]
 pub mod sim;
 pub mod telemetry;
-pub mod tenant;
-pub mod upstream;
+pub(crate) mod tenant;
+pub(crate) mod upstream;
 pub mod webhooks;
+
+#[cfg(test)]
+mod layering;

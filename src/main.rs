@@ -80,13 +80,14 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let config = Config::resolve(args).map_err(|e| e.to_string())?;
     let _guard = hydrant::telemetry::init_tracing(config.log_format);
     let listen = config.listen;
+    let upstream = config.upstream.authority.clone();
     let app = hydrant::app::App::new(config)
         .map_err(|e| format!("cannot build the upstream client: {e}"))?;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("invalid configuration: --listen: cannot bind {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(listen = %addr, upstream = %app.config.upstream.authority, "hydrant serving");
+    tracing::info!(listen = %addr, upstream = %upstream, "hydrant serving");
     hydrant::server::serve(app, listener, hydrant::server::shutdown_signal())
         .await
         .map_err(|e| e.to_string())

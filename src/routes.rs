@@ -212,7 +212,7 @@ fn text_response(
 /// Dispatch one request. Never fails: errors become JSON responses here.
 ///
 /// A cache hit on the redirect or hydrate route is answered synchronously; everything else
-/// (misses, pass-through, webhooks, ...) goes through [`handle_async`], boxed: its future is
+/// (misses, pass-through, webhooks, ...) goes through `handle_async`, boxed: its future is
 /// large, and would otherwise be built and moved on every request.
 pub async fn handle<B>(app: &Arc<App>, req: Request<B>) -> Handled
 where

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The one test command of the project: builds hydrant, runs the Rust tests, then the official
-# Python SDK suite (tests/sdk) against the built binary.
+# The one test command of the project: the guardrails (rustfmt, clippy with warnings denied,
+# rustdoc with warnings denied), the build, the Rust tests, then the official Python SDK suite
+# (tests/sdk) against the built binary.
 #
 #   tests/run.sh          everything (what CI runs)
+#   tests/run.sh lint     guardrails only
 #   tests/run.sh rust     build + Rust tests only
 #   tests/run.sh sdk      build + SDK suite only (extra arguments go to pytest)
 #
@@ -15,13 +17,13 @@ cd "$ROOT"
 
 MODE="${1:-all}"
 case "$MODE" in
-  all | rust | sdk) shift || true ;;
+  all | lint | rust | sdk) shift || true ;;
   -h | --help)
     sed -n '2,10p' "$0"
     exit 0
     ;;
   *)
-    echo "usage: tests/run.sh [all|rust|sdk] [pytest args...]" >&2
+    echo "usage: tests/run.sh [all|lint|rust|sdk] [pytest args...]" >&2
     exit 2
     ;;
 esac
@@ -32,6 +34,15 @@ REQUIREMENTS="$ROOT/tests/sdk/requirements.txt"
 
 section() {
   printf '\n==== %s ====\n' "$*"
+}
+
+guardrails() {
+  section "cargo fmt --check"
+  cargo fmt --all -- --check || return 1
+  section "cargo clippy --all-targets -- -D warnings"
+  cargo clippy --locked --all-targets -- -D warnings || return 1
+  section "cargo doc --no-deps (warnings denied)"
+  RUSTDOCFLAGS=-Dwarnings cargo doc --locked --no-deps || return 1
 }
 
 build() {
@@ -101,9 +112,20 @@ sdk_tests() {
 }
 
 START=$SECONDS
-build
 # Every stage runs even when an earlier one failed, so one run reports every failure.
 FAILED=()
+if [[ "$MODE" == all || "$MODE" == lint ]]; then
+  guardrails || FAILED+=("guardrails")
+fi
+if [[ "$MODE" == lint ]]; then
+  if ((${#FAILED[@]})); then
+    section "FAILED: ${FAILED[*]} ($((SECONDS - START)) s)"
+    exit 1
+  fi
+  section "guardrails passed in $((SECONDS - START)) s"
+  exit 0
+fi
+build
 if [[ "$MODE" == all || "$MODE" == rust ]]; then
   rust_tests || FAILED+=("rust")
 fi

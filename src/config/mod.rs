@@ -116,7 +116,7 @@ pub enum LogFormat {
 pub struct UpstreamBase {
     /// `http` or `https`.
     pub scheme: http::uri::Scheme,
-    /// host[:port].
+    /// `host[:port]`.
     pub authority: http::uri::Authority,
     /// Path prefix without trailing slash (usually empty).
     pub path_prefix: String,

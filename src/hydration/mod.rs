@@ -1,7 +1,7 @@
 //! The hydration cache: what a StorageFile says, how long it may be served, where it is kept,
 //! and how misses are filled.
 //!
-//! * [`file`] — a parsed view of a StorageFile (sources, expiries), built once per insert.
+//! * [`file`](mod@file) — a parsed view of a StorageFile (sources, expiries), built once per insert.
 //! * [`policy`] — pure freshness rules: TTL from `expiresAt`, margins, caps.
 //! * [`entry`] — what is derived once per insert (Locations, deadlines).
 //! * [`store`] — moka (bounded by bytes, decides evictions) behind a lock-free read index, keyed by
@@ -15,9 +15,9 @@
 
 pub mod entry;
 pub mod file;
-pub mod hydrator;
-pub mod loader;
+pub(crate) mod hydrator;
+pub(crate) mod loader;
 pub mod policy;
-pub mod prime;
-pub mod store;
-pub mod tier;
+pub(crate) mod prime;
+pub(crate) mod store;
+pub(crate) mod tier;

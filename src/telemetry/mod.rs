@@ -1,6 +1,6 @@
 //! Logs and metrics: the Prometheus registry with hot handles resolved once, the label
-//! vocabulary ([`labels`]), an atomic latency histogram ([`histogram`]) and tracing set-up
-//! ([`logging`]).
+//! vocabulary ([`labels`]), an atomic latency histogram (`histogram`) and tracing set-up
+//! (`logging`).
 
 mod histogram;
 pub mod labels;

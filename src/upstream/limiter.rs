@@ -5,7 +5,7 @@
 //! pause ends within it. Otherwise the caller is told how long to wait, and the hydrator
 //! serves stale or answers `429` with that `Retry-After`. Background refreshes never wait.
 //!
-//! governor reads time from [`TokioClock`], so permits, pauses and waits all follow the one
+//! governor reads time from `TokioClock`, so permits, pauses and waits all follow the one
 //! clock of `crate::clock`, and tests on tokio's paused time drive the limiter too.
 
 use std::collections::HashMap;
