@@ -1,9 +1,8 @@
 //! `/webhooks/videogen`: verification, priming, dedupe, relay.
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use hydrant::config::ServeArgs;
 use hydrant::sim::DEFAULT_WEBHOOK_SECRET;
 use hydrant::webhooks::verify::sign;

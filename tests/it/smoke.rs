@@ -1,7 +1,6 @@
 //! The basic loop: simulator → hydrant → client.
-mod common;
 
-use common::*;
+use crate::common::*;
 use hydrant::config::ServeArgs;
 
 #[tokio::test]

@@ -1,13 +1,12 @@
 //! The frontend routes (DESIGN.md endpoint table): `/files/{id}/redirect` and `/files/{id}`,
 //! signed links, and the invariant that hydrant never redirects to an unsafe or expired URL.
-mod common;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use crate::common::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use common::*;
 use hmac::{Hmac, Mac};
 use http::Method;
 use hydrant::config::ServeArgs;

@@ -1,12 +1,11 @@
 //! The hydration cache through hydrant's HTTP surface (DESIGN.md "Cache semantics"):
 //! hits and misses, tenants, TTLs from `expiresAt`, pending and negative entries, single
 //! flight, stale-if-error, refresh ahead, invalidation, purge, priming and GET-from-cache.
-mod common;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use http::Method;
 use hydrant::config::ServeArgs;
 use hydrant::sim::FaultKind;

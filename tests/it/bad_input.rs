@@ -1,12 +1,11 @@
 //! Hostile and malformed input: broken request lines, oversized heads, junk ids, long paths,
 //! unknown routes and methods, garbage from the upstream. hydrant answers with a JSON error
 //! (or hyper's own 4xx for unparseable HTTP), calls no upstream, and keeps serving.
-mod common;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 use http::Method;
 use hydrant::config::ServeArgs;
 use hydrant::sim::{Fault, FaultKind, FaultRoute};

@@ -1,14 +1,13 @@
 //! The `/v1/...` gateway: pass-through fidelity against the simulator and a local echo
 //! upstream, hop-by-hop handling, auth swap, streaming both ways, upstream failures, h2c.
-mod common;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};

@@ -1,6 +1,5 @@
 //! The `hydrant` binary: configuration errors, precedence (flags > env > file), `sign`,
 //! `demo`, SIGTERM exit status, and logs that never carry secrets.
-mod common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -8,8 +7,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
 use http::{Method, Request};
 use http_body_util::{BodyExt, Full};
 use hydrant::config::ServeArgs;

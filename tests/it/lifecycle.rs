@@ -1,11 +1,10 @@
 //! Liveness, readiness, graceful drain (in-flight requests finish, new connections are
 //! refused, the drain timeout bounds shutdown) and the Prometheus endpoint.
-mod common;
 
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use bytes::Bytes;
-use common::*;
 use http::{Method, Request};
 use http_body_util::{BodyExt, Full};
 use hydrant::config::ServeArgs;

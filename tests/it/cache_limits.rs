@@ -1,11 +1,10 @@
 //! Upstream protection and the cache's bounds (DESIGN.md "Upstream protection", "Bounded
 //! memory", "Metrics"): the per-tenant limiter, pauses after upstream 429s and an exhausted
 //! quota, the byte bound, and the metrics that report all of it.
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use hydrant::config::ServeArgs;
 use hydrant::sim::{FaultKind, FileSpec};
 use tokio::time::{sleep_until, Instant};
