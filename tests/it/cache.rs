@@ -5,24 +5,14 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::common::*;
 use http::Method;
 use hydrant::config::ServeArgs;
 use hydrant::sim::FaultKind;
 use serde_json::Value;
 use tokio::time::{sleep_until, Instant};
 
-/// Another seeded, fully ready alpha file.
-const READY5: &str = "vg_file_alpha_0005";
-/// A client token (swapped for the proxy key ALPHA).
-const TOKEN: &str = "tok_frontend_1";
-
-fn download_url(r: &Resp) -> String {
-    r.json()["downloadSource"]["url"]
-        .as_str()
-        .expect("downloadSource.url")
-        .to_owned()
-}
+use crate::common::fake_upstream::fixed_upstream;
+use crate::common::*;
 
 #[tokio::test]
 async fn miss_then_hit_with_the_same_body_and_cache_headers() {
@@ -69,7 +59,7 @@ async fn hydrate_body_is_the_upstream_bytes_exactly() {
         "{{ \"fileId\" : \"vg_file_x\",\n  \"zUnknown\": {{\"nested\": [1, 2.50, \"\\u00e9\"]}},\n  \
          \"downloadSource\": {{\"status\": \"ready\", \"url\": \"https://cdn.example/d?a=1&b=2\", \"expiresAt\": {exp}}}\n}}"
     );
-    let (base, served) = fake_upstream(200, body.clone()).await;
+    let (base, served) = fixed_upstream(200, body.clone()).await;
     let s = Stack::start(ServeArgs {
         upstream: Some(base),
         ..Default::default()
@@ -88,7 +78,7 @@ async fn hydrate_body_is_the_upstream_bytes_exactly() {
 #[tokio::test]
 async fn tenants_never_share_an_entry() {
     let s = Stack::start(ServeArgs {
-        client_tokens: Some(TOKEN.into()),
+        client_tokens: Some(CLIENT_TOKEN.into()),
         ..Default::default()
     })
     .await;
@@ -110,7 +100,7 @@ async fn tenants_never_share_an_entry() {
     assert_eq!(hydrate(&s, beta_file, ALPHA).await.status, 404);
     assert_eq!(s.sim.hydrate_calls(beta_file), 2);
     // A client token uses the proxy key, so it shares the proxy key's entry.
-    let t = hydrate(&s, READY, TOKEN).await;
+    let t = hydrate(&s, READY, CLIENT_TOKEN).await;
     assert_eq!(t.header("x-cache"), Some("HIT"));
     assert_eq!(t.body, a.body);
     assert_eq!(s.sim.hydrate_calls(READY), 3);
@@ -384,11 +374,11 @@ async fn refresh_ahead_rehydrates_a_hot_entry_in_the_background() {
 #[tokio::test]
 async fn archive_invalidates_the_file_for_every_tenant() {
     let s = Stack::start(ServeArgs {
-        client_tokens: Some(TOKEN.into()),
+        client_tokens: Some(CLIENT_TOKEN.into()),
         ..Default::default()
     })
     .await;
-    assert_eq!(hydrate(&s, READY, TOKEN).await.status, 200);
+    assert_eq!(hydrate(&s, READY, CLIENT_TOKEN).await.status, 200);
     assert_eq!(hydrate(&s, READY, BETA).await.status, 404);
     assert_eq!(
         s.client
@@ -399,7 +389,7 @@ async fn archive_invalidates_the_file_for_every_tenant() {
         "/files shares the client token's (proxy) tenant"
     );
     assert_eq!(
-        hydrate(&s, READY, TOKEN).await.header("x-cache"),
+        hydrate(&s, READY, CLIENT_TOKEN).await.header("x-cache"),
         Some("HIT")
     );
     assert_eq!(hydrate(&s, READY, BETA).await.status, 404);
@@ -409,13 +399,13 @@ async fn archive_invalidates_the_file_for_every_tenant() {
         .client
         .post(
             &s.url(&format!("/v1/files/{READY}/archive")),
-            Some(TOKEN),
+            Some(CLIENT_TOKEN),
             None,
         )
         .await;
     assert_eq!(r.status, 200);
     // The next read of every tenant goes upstream.
-    let t = hydrate(&s, READY, TOKEN).await;
+    let t = hydrate(&s, READY, CLIENT_TOKEN).await;
     assert_eq!(t.status, 404, "archived upstream");
     assert_eq!(s.sim.hydrate_calls(READY), 3);
     assert_eq!(hydrate(&s, READY, BETA).await.status, 404);
@@ -727,7 +717,7 @@ async fn skipped_and_public_sources_do_not_shorten_the_ttl() {
     s.stop().await;
 }
 
-/// The issue's cold-burst figure: 1,000 concurrent first requests for one file through the
+/// 1,000 concurrent first requests for one file through the
 /// browser route make one upstream call between them.
 #[tokio::test]
 async fn cold_burst_of_1000_redirects_makes_one_upstream_call() {

@@ -2,112 +2,16 @@
 //! `demo`, SIGTERM exit status, and logs that never carry secrets.
 
 use std::io::{BufRead, BufReader, Read};
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::common::*;
-use bytes::Bytes;
-use http::{Method, Request};
-use http_body_util::{BodyExt, Full};
+use http::Method;
+use http_body_util::BodyExt;
 use hydrant::config::ServeArgs;
-use hydrant::sim::{self, SimAccount, SimConfig};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use hydrant::sim::{self, FaultKind, SimAccount, SimConfig};
 
-const BIN: &str = env!("CARGO_BIN_EXE_hydrant");
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-fn hydrant() -> Command {
-    let mut c = Command::new(BIN);
-    // Nothing from the developer's environment leaks into the test.
-    c.env_clear();
-    c
-}
-
-/// A unique scratch file.
-fn temp_file(name: &str, contents: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let p = std::env::temp_dir().join(format!("hydrant-cli-{}-{nanos}-{name}", std::process::id()));
-    std::fs::write(&p, contents).unwrap();
-    p
-}
-
-/// Wait for exit without blocking the runtime; kill and panic past `limit`.
-async fn wait_exit(child: &mut Child, limit: Duration) -> ExitStatus {
-    let end = Instant::now() + limit;
-    loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            return st;
-        }
-        if Instant::now() >= end {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("hydrant did not exit within {limit:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn signal(child: &Child, sig: &str) {
-    let st = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success());
-}
-
-fn sigterm(child: &Child) {
-    signal(child, "-TERM");
-}
-
-/// One raw `GET path` on `addr`; the status, or None when nothing answers.
-async fn try_status(addr: SocketAddr, path: &str) -> Option<u16> {
-    let mut s = tokio::time::timeout(Duration::from_millis(500), TcpStream::connect(addr))
-        .await
-        .ok()?
-        .ok()?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .ok()?;
-    let mut buf = Vec::new();
-    tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut buf))
-        .await
-        .ok()?
-        .ok()?;
-    let text = String::from_utf8_lossy(&buf);
-    text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
-}
-
-/// Poll `/healthz` until 200 (bounded), with the child still alive.
-async fn wait_healthy(child: &mut Child, addr: SocketAddr) {
-    let end = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < end {
-        if let Some(st) = child.try_wait().unwrap() {
-            panic!("hydrant exited early: {st}");
-        }
-        if try_status(addr, "/healthz").await == Some(200) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let _ = child.kill();
-    panic!("hydrant never became healthy on {addr}");
-}
-
-fn addr(port: u16) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], port))
-}
+use crate::common::process::*;
+use crate::common::*;
 
 /// Runs hydrant expecting a configuration error; returns its stderr.
 async fn config_error(args: &[&str], env: &[(&str, &str)]) -> String {
@@ -304,13 +208,6 @@ async fn flags_beat_env_beat_file() {
     // file only (named by HYDRANT_CONFIG), no subcommand means serve, and SIGINT also drains
     serve_and_check(&[], &[("HYDRANT_CONFIG", cfg.clone())], a, &[b, c], "-INT").await;
     let _ = std::fs::remove_file(file);
-}
-
-fn query_param<'a>(url: &'a str, key: &str) -> Option<&'a str> {
-    url.split_once('?')?
-        .1
-        .split('&')
-        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
 }
 
 fn sign_cli(args: &[&str]) -> std::process::Output {
@@ -584,13 +481,8 @@ async fn trace_logs_never_contain_secrets() {
             .await;
         assert_eq!(r.status, 200);
         // The same over h2c.
-        let h2: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
-            .http2_only(true)
-            .build_http();
-        let req = Request::get(format!("{h}/v1/me"))
-            .header("authorization", format!("Bearer {ctok}"))
-            .body(Full::new(Bytes::new()))
-            .unwrap();
+        let h2 = h2c_client();
+        let req = get_with_bearer(&format!("{h}/v1/me"), ctok);
         let resp = tokio::time::timeout(Duration::from_secs(10), h2.request(req))
             .await
             .unwrap()
@@ -629,11 +521,7 @@ async fn sigterm_with_a_hung_request_exits_after_the_drain_timeout() {
     let simh = sim::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
         .await
         .unwrap();
-    simh.push_fault(hydrant::sim::Fault {
-        route: hydrant::sim::FaultRoute::Other("/v1/me".into()),
-        kind: hydrant::sim::FaultKind::Hang,
-        count: 1,
-    });
+    simh.push_fault(me_fault(FaultKind::Hang, 1));
     let port = free_port();
     let mut child = hydrant()
         .args([
@@ -650,11 +538,8 @@ async fn sigterm_with_a_hung_request_exits_after_the_drain_timeout() {
         .spawn()
         .unwrap();
     wait_healthy(&mut child, addr(port)).await;
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let req = Request::get(format!("http://127.0.0.1:{port}/v1/me"))
-        .header("authorization", format!("Bearer {ALPHA}"))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
+    let client = hyper_client();
+    let req = get_with_bearer(&format!("http://127.0.0.1:{port}/v1/me"), ALPHA);
     let hung = tokio::spawn(async move { client.request(req).await.map(|r| r.status()) });
     let end = Instant::now() + Duration::from_secs(3);
     while simh.stats().total_requests == 0 && Instant::now() < end {

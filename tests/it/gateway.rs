@@ -2,207 +2,21 @@
 //! upstream, hop-by-hop handling, auth swap, streaming both ways, upstream failures, h2c.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::common::*;
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::combinators::BoxBody;
+use http::{Method, Request};
 use http_body_util::{BodyExt, Full, StreamBody};
 use hydrant::config::ServeArgs;
-use hydrant::sim::{Fault, FaultKind, FaultRoute};
+use hydrant::sim::FaultKind;
 use hyper::body::{Frame, Incoming};
-use hyper::service::service_fn;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
-use tokio::sync::Notify;
 
-const CLIENT_TOKEN: &str = "tok_client_gateway_1";
-
-// ---------------------------------------------------------------- echo upstream
-
-type EchoBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
-
-/// A tiny upstream on 127.0.0.1:0 that reports what it received.
-struct Echo {
-    addr: SocketAddr,
-    /// Releases the second half of `/v1/held`.
-    release: Arc<Notify>,
-}
-
-impl Echo {
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn sha(b: &[u8]) -> String {
-    hex(&Sha256::digest(b))
-}
-
-/// Deterministic pattern byte `i` of the big bodies.
-fn pattern(n: usize) -> Vec<u8> {
-    (0..n)
-        .map(|i| (i.wrapping_mul(31) ^ (i >> 9)) as u8)
-        .collect()
-}
-
-fn full_body(b: impl Into<Bytes>) -> EchoBody {
-    Full::new(b.into()).map_err(|e| match e {}).boxed()
-}
-
-/// The fixed response of `/v1/fixed`: odd formatting so any re-encoding shows.
-const FIXED_BODY: &[u8] = b"{ \"b\" :2,\n  \"a\":[ 1 ,2],\"u\":\"\\u00e9\" }\n";
-
-async fn echo_handle(
-    req: Request<Incoming>,
-    release: Arc<Notify>,
-) -> Result<Response<EchoBody>, Infallible> {
-    let path = req.uri().path().to_string();
-    let query = req.uri().query().unwrap_or("").to_string();
-    let mut resp = if path == "/v1/fixed" {
-        let mut r = Response::new(full_body(FIXED_BODY));
-        *r.status_mut() = StatusCode::from_u16(203).unwrap();
-        r.headers_mut().insert(
-            "content-type",
-            "application/vnd.weird+json; charset=utf-8".parse().unwrap(),
-        );
-        r
-    } else if path == "/v1/big" {
-        let n: usize = query
-            .strip_prefix("n=")
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let data = Bytes::from(pattern(n));
-        let chunks: Vec<Result<Frame<Bytes>, Box<dyn std::error::Error + Send + Sync>>> = (0..n)
-            .step_by(64 * 1024)
-            .map(|s| Ok(Frame::data(data.slice(s..(s + 64 * 1024).min(n)))))
-            .collect();
-        // No content-length: chunked, streamed.
-        Response::new(BodyExt::boxed(StreamBody::new(futures_util::stream::iter(
-            chunks,
-        ))))
-    } else if path == "/v1/held" {
-        let stream = futures_util::stream::unfold(0u8, move |state| {
-            let release = release.clone();
-            async move {
-                match state {
-                    0 => Some((
-                        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(Frame::data(
-                            Bytes::from_static(b"first-chunk;"),
-                        )),
-                        1,
-                    )),
-                    1 => {
-                        release.notified().await;
-                        Some((Ok(Frame::data(Bytes::from_static(b"second-chunk"))), 2))
-                    }
-                    _ => None,
-                }
-            }
-        });
-        Response::new(BodyExt::boxed(StreamBody::new(stream)))
-    } else if path == "/v1/duplex" {
-        // The response body is the request body, frame by frame, as it arrives.
-        let body = req
-            .into_body()
-            .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
-            .boxed();
-        Response::new(body)
-    } else {
-        let method = req.method().to_string();
-        let uri = req
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_default();
-        let mut headers = serde_json::Map::new();
-        for (k, v) in req.headers() {
-            let e = headers
-                .entry(k.as_str().to_string())
-                .or_insert_with(|| json!([]));
-            e.as_array_mut()
-                .unwrap()
-                .push(json!(String::from_utf8_lossy(v.as_bytes())));
-        }
-        let body = req.into_body().collect().await.unwrap().to_bytes();
-        let v = json!({
-            "method": method,
-            "uri": uri,
-            "headers": headers,
-            "body_len": body.len(),
-            "body_sha256": sha(&body),
-        });
-        let status: u16 = query
-            .split('&')
-            .find_map(|kv| kv.strip_prefix("status="))
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(200);
-        let mut r = Response::new(full_body(serde_json::to_vec(&v).unwrap()));
-        *r.status_mut() = StatusCode::from_u16(status).unwrap();
-        r.headers_mut()
-            .insert("content-type", "application/json".parse().unwrap());
-        r
-    };
-    let h = resp.headers_mut();
-    h.insert("x-request-id", "req_echo_fixed_0001".parse().unwrap());
-    h.insert("x-ratelimit-limit", "77".parse().unwrap());
-    h.insert("x-ratelimit-remaining", "76".parse().unwrap());
-    h.insert("x-ratelimit-reset", "1999999999".parse().unwrap());
-    h.insert("x-custom-upstream", "yes".parse().unwrap());
-    // Response-side hop-by-hop fields hydrant must not relay.
-    h.insert("connection", "x-up-private".parse().unwrap());
-    h.insert("x-up-private", "hop".parse().unwrap());
-    h.insert("keep-alive", "timeout=5".parse().unwrap());
-    Ok(resp)
-}
-
-async fn start_echo() -> Echo {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let release = Arc::new(Notify::new());
-    let rel = release.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let rel = rel.clone();
-            tokio::spawn(async move {
-                let svc = service_fn(move |req| echo_handle(req, rel.clone()));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    Echo { addr, release }
-}
-
-async fn echo_stack() -> (Echo, Stack) {
-    let echo = start_echo().await;
-    let s = Stack::start(ServeArgs {
-        upstream: Some(echo.url()),
-        client_tokens: Some(CLIENT_TOKEN.into()),
-        ..ServeArgs::default()
-    })
-    .await;
-    (echo, s)
-}
-
-fn hdr<'a>(echoed: &'a Value, name: &str) -> Option<&'a str> {
-    echoed["headers"][name].get(0).and_then(Value::as_str)
-}
-
-// ---------------------------------------------------------------- helpers
+use crate::common::fake_upstream::{
+    echo_stack, echoed_header, pattern, raw_upstream, refused_addr, sha, EchoUpstream, FIXED_BODY,
+};
+use crate::common::*;
 
 /// Replace everything that legitimately differs between two calls (signed URLs carry a
 /// random credential, expiries move with the clock) so bodies can be compared.
@@ -249,8 +63,6 @@ fn assert_same_head(direct: &Resp, via: &Resp) {
     let rid = via.header("x-request-id").expect("x-request-id");
     assert!(rid.starts_with("req_"), "upstream request id kept: {rid}");
 }
-
-// ---------------------------------------------------------------- against the simulator
 
 #[tokio::test]
 async fn list_with_query_passes_through_like_direct() {
@@ -421,11 +233,7 @@ async fn invalid_key_gets_the_upstreams_401() {
 #[tokio::test]
 async fn upstream_500_passes_through() {
     let s = Stack::start(ServeArgs::default()).await;
-    s.sim.push_fault(Fault {
-        route: FaultRoute::Other("/v1/me".into()),
-        kind: FaultKind::Status(500),
-        count: 1,
-    });
+    s.sim.push_fault(me_fault(FaultKind::Status(500), 1));
     let r = s.client.get(&s.url("/v1/me"), Some(ALPHA)).await;
     assert_eq!(r.status, 500);
     let v = r.json();
@@ -444,11 +252,7 @@ async fn upstream_500_passes_through() {
 #[tokio::test]
 async fn upstream_drop_is_502() {
     let s = Stack::start(ServeArgs::default()).await;
-    s.sim.push_fault(Fault {
-        route: FaultRoute::Other("/v1/me".into()),
-        kind: FaultKind::Drop,
-        count: 1,
-    });
+    s.sim.push_fault(me_fault(FaultKind::Drop, 1));
     let r = s.client.get(&s.url("/v1/me"), Some(ALPHA)).await;
     assert_error(&r, 502, "upstream_unavailable");
     assert!(r.header("x-request-id").unwrap().starts_with("hyd-"));
@@ -466,11 +270,7 @@ async fn upstream_hang_is_504_within_the_timeout() {
         ..ServeArgs::default()
     })
     .await;
-    s.sim.push_fault(Fault {
-        route: FaultRoute::Other("/v1/me".into()),
-        kind: FaultKind::Hang,
-        count: 1,
-    });
+    s.sim.push_fault(me_fault(FaultKind::Hang, 1));
     let t = Instant::now();
     let r = s.client.get(&s.url("/v1/me"), Some(ALPHA)).await;
     let took = t.elapsed();
@@ -485,10 +285,7 @@ async fn upstream_hang_is_504_within_the_timeout() {
 
 #[tokio::test]
 async fn connection_refused_upstream_is_502() {
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let dead = refused_addr();
     let s = Stack::start(ServeArgs {
         upstream: Some(format!("http://{dead}")),
         ..ServeArgs::default()
@@ -509,13 +306,8 @@ async fn connection_refused_upstream_is_502() {
 #[tokio::test]
 async fn h2c_prior_knowledge_works() {
     let s = Stack::start(ServeArgs::default()).await;
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
-        .http2_only(true)
-        .build_http();
-    let req = Request::get(s.url("/v1/me"))
-        .header("authorization", format!("Bearer {ALPHA}"))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
+    let client = h2c_client();
+    let req = get_with_bearer(&s.url("/v1/me"), ALPHA);
     let resp = tokio::time::timeout(Duration::from_secs(10), client.request(req))
         .await
         .unwrap()
@@ -556,8 +348,6 @@ async fn h2c_prior_knowledge_works() {
     assert_eq!(v["results"].as_array().unwrap().len(), 1);
     s.stop().await;
 }
-
-// ---------------------------------------------------------------- against the echo upstream
 
 #[tokio::test]
 async fn request_head_rewritten_as_a_proxy_must() {
@@ -613,8 +403,14 @@ async fn request_head_rewritten_as_a_proxy_must() {
         v["uri"], "/v1/echo/a%2Fb?x=1&y=%20z&x=2",
         "path and query unchanged"
     );
-    assert_eq!(hdr(&v, "host"), Some(echo.addr.to_string().as_str()));
-    assert_eq!(hdr(&v, "authorization"), Some("Bearer user_key_123"));
+    assert_eq!(
+        echoed_header(&v, "host"),
+        Some(echo.addr.to_string().as_str())
+    );
+    assert_eq!(
+        echoed_header(&v, "authorization"),
+        Some("Bearer user_key_123")
+    );
     for gone in [
         "x-foo",
         "keep-alive",
@@ -629,10 +425,10 @@ async fn request_head_rewritten_as_a_proxy_must() {
             v["headers"]
         );
     }
-    assert_eq!(hdr(&v, "x-videogen-client"), Some("python/1.2.3"));
-    assert_eq!(hdr(&v, "x-custom"), Some("abc"));
-    assert_eq!(hdr(&v, "accept"), Some("application/json"));
-    assert_eq!(hdr(&v, "content-type"), Some("application/json"));
+    assert_eq!(echoed_header(&v, "x-videogen-client"), Some("python/1.2.3"));
+    assert_eq!(echoed_header(&v, "x-custom"), Some("abc"));
+    assert_eq!(echoed_header(&v, "accept"), Some("application/json"));
+    assert_eq!(echoed_header(&v, "content-type"), Some("application/json"));
     assert_eq!(v["body_len"], 8);
     assert_eq!(v["body_sha256"], sha(b"{\"k\": 1}"));
     s.stop().await;
@@ -645,7 +441,7 @@ async fn client_token_is_swapped_for_the_proxy_key() {
     assert_eq!(r.status, 200);
     let v = r.json();
     assert_eq!(
-        hdr(&v, "authorization"),
+        echoed_header(&v, "authorization"),
         Some(format!("Bearer {ALPHA}").as_str())
     );
     assert!(!r
@@ -665,14 +461,14 @@ async fn client_token_is_swapped_for_the_proxy_key() {
         .await
         .json();
     assert_eq!(
-        hdr(&v, "authorization"),
+        echoed_header(&v, "authorization"),
         Some(format!("Bearer {ALPHA}").as_str())
     );
     // A near miss is forwarded as the client's own key.
     let near = format!("{CLIENT_TOKEN}x");
     let v = s.client.get(&s.url("/v1/echo"), Some(&near)).await.json();
     assert_eq!(
-        hdr(&v, "authorization"),
+        echoed_header(&v, "authorization"),
         Some(format!("Bearer {near}").as_str())
     );
     s.stop().await;
@@ -843,7 +639,7 @@ async fn request_body_streams_to_upstream() {
 
 #[tokio::test]
 async fn upstream_path_prefix_is_kept() {
-    let echo = start_echo().await;
+    let echo = EchoUpstream::start().await;
     let s = Stack::start(ServeArgs {
         upstream: Some(format!("{}/api/base/", echo.url())),
         ..ServeArgs::default()
@@ -855,16 +651,17 @@ async fn upstream_path_prefix_is_kept() {
         .await
         .json();
     assert_eq!(v["uri"], "/api/base/v1/echo?x=1");
-    assert_eq!(hdr(&v, "host"), Some(echo.addr.to_string().as_str()));
+    assert_eq!(
+        echoed_header(&v, "host"),
+        Some(echo.addr.to_string().as_str())
+    );
     s.stop().await;
 }
 
 #[tokio::test]
 async fn h2c_client_reaches_an_http1_upstream_with_a_proper_head() {
     let (echo, s) = echo_stack().await;
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
-        .http2_only(true)
-        .build_http();
+    let client = h2c_client();
     let req = Request::post(s.url("/v1/echo/h2?q=%2F"))
         .header("authorization", format!("Bearer {CLIENT_TOKEN}"))
         .header("x-videogen-client", "node/9")
@@ -882,12 +679,15 @@ async fn h2c_client_reaches_an_http1_upstream_with_a_proper_head() {
     let v: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["method"], "POST");
     assert_eq!(v["uri"], "/v1/echo/h2?q=%2F");
-    assert_eq!(hdr(&v, "host"), Some(echo.addr.to_string().as_str()));
     assert_eq!(
-        hdr(&v, "authorization"),
+        echoed_header(&v, "host"),
+        Some(echo.addr.to_string().as_str())
+    );
+    assert_eq!(
+        echoed_header(&v, "authorization"),
         Some(format!("Bearer {ALPHA}").as_str())
     );
-    assert_eq!(hdr(&v, "x-videogen-client"), Some("node/9"));
+    assert_eq!(echoed_header(&v, "x-videogen-client"), Some("node/9"));
     assert_eq!(v["body_sha256"], sha(b"h2-body"));
     s.stop().await;
 }
@@ -934,31 +734,6 @@ async fn expect_100_continue_upload_passes_through() {
     s.stop().await;
 }
 
-/// An upstream that answers every connection with `reply` verbatim, then closes.
-async fn raw_upstream(reply: &'static [u8]) -> SocketAddr {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut tcp, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                // Read the request head (bounded), then answer.
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 * 1024 {
-                    match tcp.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = tcp.write_all(reply).await;
-                let _ = tcp.shutdown().await;
-            });
-        }
-    });
-    addr
-}
-
 #[tokio::test]
 async fn garbage_status_line_from_upstream_is_502() {
     let up = raw_upstream(b"NOT HTTP AT ALL\r\n\r\n").await;
@@ -987,11 +762,8 @@ async fn truncated_upstream_body_is_never_a_complete_response() {
     })
     .await;
     // Streamed pass-through: the head went out, so the body must end in an error.
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let req = Request::get(s.url("/v1/me"))
-        .header("authorization", "Bearer k1")
-        .body(Full::new(Bytes::new()))
-        .unwrap();
+    let client = hyper_client();
+    let req = get_with_bearer(&s.url("/v1/me"), "k1");
     let resp = tokio::time::timeout(Duration::from_secs(5), client.request(req))
         .await
         .unwrap();

@@ -4,62 +4,19 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use crate::common::*;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use http::Method;
 use hydrant::config::ServeArgs;
 use hydrant::sim::FaultKind;
-use serde_json::Value;
 use sha2::Sha256;
 use tokio::time::{sleep_until, Instant};
 
-/// A client token: `/v1` calls with it share the proxy key's (ALPHA's) entries with `/files`.
-const TOKEN: &str = "tok_frontend_1";
+use crate::common::fake_upstream::fixed_upstream;
+use crate::common::*;
+
 const PUBLIC_URL: &str = "https://cdn.hydrant.example";
-
-async fn stack(extra: ServeArgs) -> Stack {
-    Stack::start(ServeArgs {
-        client_tokens: Some(TOKEN.into()),
-        ..extra
-    })
-    .await
-}
-
-async fn hydrated(s: &Stack, id: &str) -> Value {
-    let r = s
-        .client
-        .post(
-            &s.url(&format!("/v1/files/{id}/hydrate")),
-            Some(TOKEN),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 200);
-    r.json()
-}
-
-async fn redirect(s: &Stack, id: &str, query: &str) -> Resp {
-    s.client
-        .get(&s.url(&format!("/files/{id}/redirect{query}")), None)
-        .await
-}
-
-fn now_unix() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
-
-fn max_age(r: &Resp) -> u64 {
-    let cc = r.header("cache-control").expect("Cache-Control");
-    let n = cc
-        .strip_prefix("private, max-age=")
-        .unwrap_or_else(|| panic!("unexpected Cache-Control {cc:?}"));
-    n.parse().unwrap()
-}
 
 /// `sig` for a signed link, computed independently of hydrant.
 fn sign(key: &str, id: &str, exp: u64) -> String {
@@ -70,7 +27,7 @@ fn sign(key: &str, id: &str, exp: u64) -> String {
 
 #[tokio::test]
 async fn redirects_to_each_renditions_current_url() {
-    let s = stack(ServeArgs::default()).await;
+    let s = Stack::with_client_token(ServeArgs::default()).await;
     let file = hydrated(&s, READY).await;
     for (query, key) in [
         ("", "downloadSource"),
@@ -98,11 +55,11 @@ async fn redirects_to_each_renditions_current_url() {
 
 #[tokio::test]
 async fn cache_control_never_reaches_past_the_url_expiry() {
-    let s = stack(ServeArgs::default()).await;
+    let s = Stack::with_client_token(ServeArgs::default()).await;
     // Long-lived URLs: a long but bounded max-age.
     let file = hydrated(&s, READY).await;
     for (r, key) in [("download", "downloadSource"), ("preview", "previewSource")] {
-        let before = now_unix();
+        let before = wall_unix();
         let resp = redirect(&s, READY, &format!("?rendition={r}")).await;
         let exp = file[key]["expiresAt"].as_f64().unwrap();
         let n = max_age(&resp);
@@ -112,7 +69,7 @@ async fn cache_control_never_reaches_past_the_url_expiry() {
     // URLs valid for 62 s: at most ~2 s.
     s.sim.set_url_lifetime(Duration::from_secs(62));
     let id = "vg_file_alpha_0005";
-    let before = now_unix();
+    let before = wall_unix();
     let first = redirect(&s, id, "").await;
     assert_eq!(first.status, 302);
     assert_eq!(first.header("x-cache"), Some("MISS"));
@@ -130,7 +87,7 @@ async fn cache_control_never_reaches_past_the_url_expiry() {
 
 #[tokio::test]
 async fn head_is_a_302_without_a_body() {
-    let s = stack(ServeArgs::default()).await;
+    let s = Stack::with_client_token(ServeArgs::default()).await;
     let file = hydrated(&s, READY).await;
     let r = s
         .client
@@ -149,7 +106,7 @@ async fn head_is_a_302_without_a_body() {
 
 #[tokio::test]
 async fn pending_rendition_is_503_with_retry_after() {
-    let s = stack(ServeArgs::default()).await;
+    let s = Stack::with_client_token(ServeArgs::default()).await;
     let r = redirect(&s, PENDING, "?rendition=preview").await;
     assert_eq!(r.status, 503);
     assert_eq!(r.header("x-hydrant-reason"), Some("pending"));
@@ -172,7 +129,7 @@ async fn pending_rendition_is_503_with_retry_after() {
 
 #[tokio::test]
 async fn failed_skipped_and_absent_renditions_are_404() {
-    let s = stack(ServeArgs::default()).await;
+    let s = Stack::with_client_token(ServeArgs::default()).await;
     for (id, q) in [
         (PARTIAL, "?rendition=download"), // failed
         (PARTIAL, ""),                    // default is download
@@ -205,7 +162,7 @@ async fn failed_skipped_and_absent_renditions_are_404() {
 
 #[tokio::test]
 async fn unknown_rendition_and_bad_ids_are_400_without_upstream_calls() {
-    let s = stack(ServeArgs::default()).await;
+    let s = Stack::with_client_token(ServeArgs::default()).await;
     let r = redirect(&s, READY, "?rendition=poster").await;
     assert_eq!(r.status, 400);
     assert!(r.json()["code"].is_string());
@@ -227,7 +184,7 @@ async fn unknown_rendition_and_bad_ids_are_400_without_upstream_calls() {
 
 #[tokio::test]
 async fn location_leads_to_the_cdn_bytes() {
-    let s = stack(ServeArgs::default()).await;
+    let s = Stack::with_client_token(ServeArgs::default()).await;
     for (id, q) in [
         (READY, ""),
         (READY, "?rendition=thumbnail"),
@@ -247,7 +204,7 @@ async fn location_leads_to_the_cdn_bytes() {
 
 #[tokio::test]
 async fn file_json_is_stable_and_never_leaks_upstream_urls() {
-    let s = stack(ServeArgs {
+    let s = Stack::with_client_token(ServeArgs {
         public_url: Some(PUBLIC_URL.into()),
         ..Default::default()
     })
@@ -325,13 +282,13 @@ async fn file_json_is_stable_and_never_leaks_upstream_urls() {
 
 #[tokio::test]
 async fn signed_links_are_required_and_rotate() {
-    let s = stack(ServeArgs {
+    let s = Stack::with_client_token(ServeArgs {
         signing_keys: Some("k1,k2".into()),
         public_url: Some(PUBLIC_URL.into()),
         ..Default::default()
     })
     .await;
-    let exp = now_unix() as u64 + 600;
+    let exp = wall_unix() as u64 + 600;
     let forbidden = |r: &Resp, what: &str| {
         assert_eq!(r.status, 403, "{what}");
         assert_eq!(r.json()["code"], "forbidden", "{what}");
@@ -357,7 +314,7 @@ async fn signed_links_are_required_and_rotate() {
         &redirect(&s, READY, &format!("?exp={}&sig={longer}", exp + 1)).await,
         "exp changed",
     );
-    let past = now_unix() as u64 - 5;
+    let past = wall_unix() as u64 - 5;
     let expired = sign("k1", READY, past);
     forbidden(
         &redirect(&s, READY, &format!("?exp={past}&sig={expired}")).await,
@@ -397,7 +354,7 @@ async fn signed_links_are_required_and_rotate() {
 
 /// A StorageFile whose sources carry `urls` (download, preview, thumbnail, hls).
 fn crafted_file(urls: [&str; 4]) -> String {
-    let exp = now_unix() + 3600.0;
+    let exp = wall_unix() + 3600.0;
     let src = |u: &str| format!(r#"{{"status":"ready","url":"{u}","expiresAt":{exp}}}"#);
     format!(
         r#"{{"fileId":"x","type":"VIDEO","downloadSource":{},"previewSource":{},"thumbnailSource":{},"hlsSource":{}}}"#,
@@ -416,7 +373,7 @@ async fn never_redirects_to_an_unsafe_url() {
         "//evil.example/x",
         "https://cdn.example/ok?X-Amz-Signature=1",
     ]);
-    let (base, served) = fake_upstream(200, body).await;
+    let (base, served) = fixed_upstream(200, body).await;
     let s = Stack::start(ServeArgs {
         upstream: Some(base),
         ..Default::default()
@@ -441,7 +398,7 @@ async fn never_redirects_to_an_unsafe_url() {
 #[tokio::test]
 async fn never_serves_a_redirect_past_its_expiry() {
     retry_if_stalled(|| async {
-        let s = stack(ServeArgs::default()).await;
+        let s = Stack::with_client_token(ServeArgs::default()).await;
         // expiresAt = now + 61.5 s, margin 60 s: the URL may be handed out for ~1.5 s.
         s.sim.set_url_lifetime(Duration::from_millis(61_500));
         let t0 = Instant::now();
@@ -471,7 +428,7 @@ async fn never_serves_a_redirect_past_its_expiry() {
 
 #[tokio::test]
 async fn upstream_failures_without_stale_are_502_or_504() {
-    let s = stack(ServeArgs {
+    let s = Stack::with_client_token(ServeArgs {
         upstream_timeout: Some("300ms".into()),
         ..Default::default()
     })
@@ -500,7 +457,7 @@ async fn upstream_failures_without_stale_are_502_or_504() {
 async fn stale_redirect_has_zero_max_age() {
     retry_if_stalled(|| async {
         // margin 1 s, lifetime 2 s: fresh ~1 s, the URL itself valid ~2 s.
-        let s = stack(ServeArgs {
+        let s = Stack::with_client_token(ServeArgs {
             expiry_margin: Some("1s".into()),
             ..Default::default()
         })
@@ -540,7 +497,7 @@ fn amz_date(unix: i64) -> String {
 
 #[tokio::test]
 async fn a_urls_own_expiry_wins_over_expires_at() {
-    let now = now_unix();
+    let now = wall_unix();
     let now_i = now.floor() as i64;
     let far = now + 3600.0;
     // X-Amz-Date + X-Amz-Expires ends in ~90 s although expiresAt says 1 h.
@@ -551,7 +508,7 @@ async fn a_urls_own_expiry_wins_over_expires_at() {
     let body = format!(
         r#"{{"fileId":"x","downloadSource":{{"status":"ready","url":"{amz}","expiresAt":{far}}}}}"#
     );
-    let (base, _) = fake_upstream(200, body).await;
+    let (base, _) = fixed_upstream(200, body).await;
     let s = Stack::start(ServeArgs {
         upstream: Some(base),
         ..Default::default()
@@ -569,7 +526,7 @@ async fn a_urls_own_expiry_wins_over_expires_at() {
 async fn an_expires_parameter_bounds_freshness() {
     retry_if_stalled(|| async {
         let t0 = Instant::now();
-        let now = now_unix();
+        let now = wall_unix();
         // `Expires=` ends 2..3 s from now (expiresAt says 1 h); margin 1 s: the entry is
         // fresh until between now + 1 s and now + 2 s.
         let body = format!(
@@ -577,7 +534,7 @@ async fn an_expires_parameter_bounds_freshness() {
             now.floor() as i64 + 3,
             now + 3600.0
         );
-        let (base, served) = fake_upstream(200, body).await;
+        let (base, served) = fixed_upstream(200, body).await;
         let s = Stack::start(ServeArgs {
             upstream: Some(base),
             expiry_margin: Some("1s".into()),

@@ -1,7 +1,8 @@
 //! The basic loop: simulator → hydrant → client.
 
-use crate::common::*;
 use hydrant::config::ServeArgs;
+
+use crate::common::*;
 
 #[tokio::test]
 async fn redirect_then_hit() {
