@@ -1,7 +1,9 @@
 //! The `hydrant` binary as a child process: started with a clean environment, probed over
-//! raw loopback HTTP, signalled, and waited for with a bound.
+//! raw loopback HTTP, signalled, waited for with a bound, and killed if a test ends (or
+//! panics) while it still runs.
 
 use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
@@ -29,6 +31,30 @@ pub fn hydrant() -> Command {
     // Nothing from the developer's environment leaks into the test.
     c.env_clear();
     c
+}
+
+/// A spawned child that is killed and reaped when dropped, so a failed assertion never
+/// leaves a `hydrant` running (after a normal exit the kill is a no-op).
+pub struct KillOnDrop(pub Child);
+
+impl Deref for KillOnDrop {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl DerefMut for KillOnDrop {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// A unique scratch file holding `contents`.

@@ -18,6 +18,7 @@ async fn config_error(args: &[&str], env: &[(&str, &str)]) -> String {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
+        .map(KillOnDrop)
         .unwrap();
     let st = wait_exit(&mut child, Duration::from_secs(10)).await;
     let mut err = String::new();
@@ -153,6 +154,7 @@ async fn serve_and_check(
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
+        .map(KillOnDrop)
         .unwrap();
     wait_healthy(&mut child, addr(expect)).await;
     for p in others {

@@ -62,6 +62,7 @@ async fn trace_logs_never_contain_secrets() {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
+            .map(KillOnDrop)
             .unwrap();
         let mut stderr = child.stderr.take().unwrap();
         let reader = std::thread::spawn(move || {
@@ -173,6 +174,7 @@ async fn sigterm_with_a_hung_request_exits_after_the_drain_timeout() {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
+        .map(KillOnDrop)
         .unwrap();
     wait_healthy(&mut child, addr(port)).await;
     let client = hyper_client();
