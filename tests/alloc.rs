@@ -1,8 +1,15 @@
 //! Heap allocations on the cache-hit path, counted with dhat's testing profiler.
 //!
-//! Budget (issue 3): at most 4 allocations from `Request` to `Response` for a cache-hit
-//! redirect inside hydrant's handler. The request is built before counting starts; the
-//! response is dropped after counting stops.
+//! Budget: a cache-hit redirect inside hydrant's handler makes at most 4 allocations from
+//! `Request` to `Response` (median and mean over 2,000 hits), a cache-hit hydrate at most 6
+//! (median). The request is built before counting starts; the response is dropped after
+//! counting stops.
+//!
+//! This is a test binary of its own, not a module of `tests/it`, because it installs a
+//! `#[global_allocator]`: there is one per process, so in `tests/it` dhat would be the
+//! allocator of every test there, and under `cargo test` (tests as threads of one process)
+//! the allocations of tests running beside this one would be counted in its budget. dhat's
+//! profiler is also one per process.
 use std::sync::Arc;
 
 use http::{Method, Request};

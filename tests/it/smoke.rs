@@ -1,8 +1,8 @@
 //! The basic loop: simulator → hydrant → client.
-mod common;
 
-use common::*;
 use hydrant::config::ServeArgs;
+
+use crate::common::*;
 
 #[tokio::test]
 async fn redirect_then_hit() {

@@ -1,66 +1,22 @@
-//! The frontend routes (DESIGN.md endpoint table): `/files/{id}/redirect` and `/files/{id}`,
-//! signed links, and the invariant that hydrant never redirects to an unsafe or expired URL.
-mod common;
+//! The frontend routes, `/files/{id}/redirect` and `/files/{id}`: a redirect to the current
+//! URL of each rendition with a `Cache-Control` that never outlives it, `HEAD` without a body,
+//! a pending rendition as 503 with `Retry-After`, failed, skipped and absent renditions as
+//! 404, bad ids and renditions as 400 before any upstream call, and a JSON view that names
+//! hydrant's own URLs and never the upstream's. With signing keys, both routes need a valid
+//! signed link (`exp`, `sig`), and any configured key verifies.
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use common::*;
 use hmac::{Hmac, Mac};
 use http::Method;
 use hydrant::config::ServeArgs;
-use hydrant::sim::FaultKind;
-use serde_json::Value;
 use sha2::Sha256;
-use tokio::time::{sleep_until, Instant};
 
-/// A client token: `/v1` calls with it share the proxy key's (ALPHA's) entries with `/files`.
-const TOKEN: &str = "tok_frontend_1";
+use crate::common::*;
+
 const PUBLIC_URL: &str = "https://cdn.hydrant.example";
-
-async fn stack(extra: ServeArgs) -> Stack {
-    Stack::start(ServeArgs {
-        client_tokens: Some(TOKEN.into()),
-        ..extra
-    })
-    .await
-}
-
-async fn hydrated(s: &Stack, id: &str) -> Value {
-    let r = s
-        .client
-        .post(
-            &s.url(&format!("/v1/files/{id}/hydrate")),
-            Some(TOKEN),
-            None,
-        )
-        .await;
-    assert_eq!(r.status, 200);
-    r.json()
-}
-
-async fn redirect(s: &Stack, id: &str, query: &str) -> Resp {
-    s.client
-        .get(&s.url(&format!("/files/{id}/redirect{query}")), None)
-        .await
-}
-
-fn now_unix() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
-}
-
-fn max_age(r: &Resp) -> u64 {
-    let cc = r.header("cache-control").expect("Cache-Control");
-    let n = cc
-        .strip_prefix("private, max-age=")
-        .unwrap_or_else(|| panic!("unexpected Cache-Control {cc:?}"));
-    n.parse().unwrap()
-}
 
 /// `sig` for a signed link, computed independently of hydrant.
 fn sign(key: &str, id: &str, exp: u64) -> String {
@@ -71,7 +27,7 @@ fn sign(key: &str, id: &str, exp: u64) -> String {
 
 #[tokio::test]
 async fn redirects_to_each_renditions_current_url() {
-    let s = stack(ServeArgs::default()).await;
+    let s = Stack::with_client_token(ServeArgs::default()).await;
     let file = hydrated(&s, READY).await;
     for (query, key) in [
         ("", "downloadSource"),
@@ -99,11 +55,11 @@ async fn redirects_to_each_renditions_current_url() {
 
 #[tokio::test]
 async fn cache_control_never_reaches_past_the_url_expiry() {
-    let s = stack(ServeArgs::default()).await;
+    let s = Stack::with_client_token(ServeArgs::default()).await;
     // Long-lived URLs: a long but bounded max-age.
     let file = hydrated(&s, READY).await;
     for (r, key) in [("download", "downloadSource"), ("preview", "previewSource")] {
-        let before = now_unix();
+        let before = wall_unix();
         let resp = redirect(&s, READY, &format!("?rendition={r}")).await;
         let exp = file[key]["expiresAt"].as_f64().unwrap();
         let n = max_age(&resp);
@@ -113,7 +69,7 @@ async fn cache_control_never_reaches_past_the_url_expiry() {
     // URLs valid for 62 s: at most ~2 s.
     s.sim.set_url_lifetime(Duration::from_secs(62));
     let id = "vg_file_alpha_0005";
-    let before = now_unix();
+    let before = wall_unix();
     let first = redirect(&s, id, "").await;
     assert_eq!(first.status, 302);
     assert_eq!(first.header("x-cache"), Some("MISS"));
@@ -131,7 +87,7 @@ async fn cache_control_never_reaches_past_the_url_expiry() {
 
 #[tokio::test]
 async fn head_is_a_302_without_a_body() {
-    let s = stack(ServeArgs::default()).await;
+    let s = Stack::with_client_token(ServeArgs::default()).await;
     let file = hydrated(&s, READY).await;
     let r = s
         .client
@@ -150,7 +106,7 @@ async fn head_is_a_302_without_a_body() {
 
 #[tokio::test]
 async fn pending_rendition_is_503_with_retry_after() {
-    let s = stack(ServeArgs::default()).await;
+    let s = Stack::with_client_token(ServeArgs::default()).await;
     let r = redirect(&s, PENDING, "?rendition=preview").await;
     assert_eq!(r.status, 503);
     assert_eq!(r.header("x-hydrant-reason"), Some("pending"));
@@ -173,7 +129,7 @@ async fn pending_rendition_is_503_with_retry_after() {
 
 #[tokio::test]
 async fn failed_skipped_and_absent_renditions_are_404() {
-    let s = stack(ServeArgs::default()).await;
+    let s = Stack::with_client_token(ServeArgs::default()).await;
     for (id, q) in [
         (PARTIAL, "?rendition=download"), // failed
         (PARTIAL, ""),                    // default is download
@@ -206,7 +162,7 @@ async fn failed_skipped_and_absent_renditions_are_404() {
 
 #[tokio::test]
 async fn unknown_rendition_and_bad_ids_are_400_without_upstream_calls() {
-    let s = stack(ServeArgs::default()).await;
+    let s = Stack::with_client_token(ServeArgs::default()).await;
     let r = redirect(&s, READY, "?rendition=poster").await;
     assert_eq!(r.status, 400);
     assert!(r.json()["code"].is_string());
@@ -228,7 +184,7 @@ async fn unknown_rendition_and_bad_ids_are_400_without_upstream_calls() {
 
 #[tokio::test]
 async fn location_leads_to_the_cdn_bytes() {
-    let s = stack(ServeArgs::default()).await;
+    let s = Stack::with_client_token(ServeArgs::default()).await;
     for (id, q) in [
         (READY, ""),
         (READY, "?rendition=thumbnail"),
@@ -248,7 +204,7 @@ async fn location_leads_to_the_cdn_bytes() {
 
 #[tokio::test]
 async fn file_json_is_stable_and_never_leaks_upstream_urls() {
-    let s = stack(ServeArgs {
+    let s = Stack::with_client_token(ServeArgs {
         public_url: Some(PUBLIC_URL.into()),
         ..Default::default()
     })
@@ -326,13 +282,13 @@ async fn file_json_is_stable_and_never_leaks_upstream_urls() {
 
 #[tokio::test]
 async fn signed_links_are_required_and_rotate() {
-    let s = stack(ServeArgs {
+    let s = Stack::with_client_token(ServeArgs {
         signing_keys: Some("k1,k2".into()),
         public_url: Some(PUBLIC_URL.into()),
         ..Default::default()
     })
     .await;
-    let exp = now_unix() as u64 + 600;
+    let exp = wall_unix() as u64 + 600;
     let forbidden = |r: &Resp, what: &str| {
         assert_eq!(r.status, 403, "{what}");
         assert_eq!(r.json()["code"], "forbidden", "{what}");
@@ -358,7 +314,7 @@ async fn signed_links_are_required_and_rotate() {
         &redirect(&s, READY, &format!("?exp={}&sig={longer}", exp + 1)).await,
         "exp changed",
     );
-    let past = now_unix() as u64 - 5;
+    let past = wall_unix() as u64 - 5;
     let expired = sign("k1", READY, past);
     forbidden(
         &redirect(&s, READY, &format!("?exp={past}&sig={expired}")).await,
@@ -394,211 +350,4 @@ async fn signed_links_are_required_and_rotate() {
         assert_eq!(r.header("location"), file[key]["url"].as_str());
     }
     s.stop().await;
-}
-
-/// A StorageFile whose sources carry `urls` (download, preview, thumbnail, hls).
-fn crafted_file(urls: [&str; 4]) -> String {
-    let exp = now_unix() + 3600.0;
-    let src = |u: &str| format!(r#"{{"status":"ready","url":"{u}","expiresAt":{exp}}}"#);
-    format!(
-        r#"{{"fileId":"x","type":"VIDEO","downloadSource":{},"previewSource":{},"thumbnailSource":{},"hlsSource":{}}}"#,
-        src(urls[0]),
-        src(urls[1]),
-        src(urls[2]),
-        src(urls[3])
-    )
-}
-
-#[tokio::test]
-async fn never_redirects_to_an_unsafe_url() {
-    let body = crafted_file([
-        "javascript:alert(document.cookie)",
-        "ftp://evil.example/x",
-        "//evil.example/x",
-        "https://cdn.example/ok?X-Amz-Signature=1",
-    ]);
-    let (base, served) = fake_upstream(200, body).await;
-    let s = Stack::start(ServeArgs {
-        upstream: Some(base),
-        ..Default::default()
-    })
-    .await;
-    for r in ["download", "preview", "thumbnail"] {
-        let resp = redirect(&s, "x", &format!("?rendition={r}")).await;
-        assert_eq!(resp.status, 502, "{r}");
-        assert!(resp.header("location").is_none(), "{r}");
-        assert!(resp.json()["code"].is_string(), "{r}");
-    }
-    let ok = redirect(&s, "x", "?rendition=hls").await;
-    assert_eq!(ok.status, 302);
-    assert_eq!(
-        ok.header("location"),
-        Some("https://cdn.example/ok?X-Amz-Signature=1")
-    );
-    assert_eq!(served.load(Ordering::SeqCst), 1, "one hydrate, cached");
-    s.stop().await;
-}
-
-#[tokio::test]
-async fn never_serves_a_redirect_past_its_expiry() {
-    retry_if_stalled(|| async {
-        let s = stack(ServeArgs::default()).await;
-        // expiresAt = now + 61.5 s, margin 60 s: the URL may be handed out for ~1.5 s.
-        s.sim.set_url_lifetime(Duration::from_millis(61_500));
-        let t0 = Instant::now();
-        let first = redirect(&s, READY, "").await;
-        let t1 = Instant::now();
-        assert_eq!(first.status, 302);
-        assert!(max_age(&first) <= 1);
-        let l1 = first.header("location").unwrap().to_owned();
-        sleep_until(t0 + Duration::from_millis(500)).await;
-        let hit = redirect(&s, READY, "").await;
-        before(t0 + Duration::from_millis(1150))?;
-        assert_eq!(hit.header("x-cache"), Some("HIT"));
-        assert_eq!(hit.header("location"), Some(l1.as_str()));
-        assert!(max_age(&hit) <= 1);
-        sleep_until(t1 + Duration::from_millis(1600)).await;
-        let next = redirect(&s, READY, "").await;
-        assert_eq!(next.status, 302);
-        let l2 = next.header("location").unwrap();
-        assert_ne!(l2, l1, "a fresh URL, not the old one");
-        assert_eq!(next.header("x-cache"), Some("MISS"));
-        assert_eq!(s.sim.hydrate_calls(READY), 2);
-        s.stop().await;
-        Ok(())
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn upstream_failures_without_stale_are_502_or_504() {
-    let s = stack(ServeArgs {
-        upstream_timeout: Some("300ms".into()),
-        ..Default::default()
-    })
-    .await;
-    for (kind, status, code) in [
-        (FaultKind::Drop, 502, "upstream_unavailable"),
-        (FaultKind::Status(503), 502, "upstream_unavailable"),
-        (FaultKind::Hang, 504, "upstream_timeout"),
-        (FaultKind::Malformed, 502, ""),
-    ] {
-        s.sim.push_fault(fault(kind.clone()));
-        let r = redirect(&s, READY, "").await;
-        assert_eq!(r.status, status, "{kind:?}");
-        assert!(r.header("location").is_none(), "{kind:?}");
-        let code_got = r.json()["code"].as_str().unwrap().to_owned();
-        if !code.is_empty() {
-            assert_eq!(code_got, code, "{kind:?}");
-        }
-    }
-    // Nothing bad was cached: the next call succeeds.
-    assert_eq!(redirect(&s, READY, "").await.status, 302);
-    s.stop().await;
-}
-
-#[tokio::test]
-async fn stale_redirect_has_zero_max_age() {
-    retry_if_stalled(|| async {
-        // margin 1 s, lifetime 2 s: fresh ~1 s, the URL itself valid ~2 s.
-        let s = stack(ServeArgs {
-            expiry_margin: Some("1s".into()),
-            ..Default::default()
-        })
-        .await;
-        s.sim.set_url_lifetime(Duration::from_secs(2));
-        let t0 = Instant::now();
-        let first = redirect(&s, READY, "").await;
-        let t1 = Instant::now();
-        assert_eq!(first.status, 302);
-        sleep_until(t1 + Duration::from_millis(1200)).await;
-        s.sim.push_fault(fault(FaultKind::Drop));
-        let stale = redirect(&s, READY, "").await;
-        before(t0 + Duration::from_millis(1950))?;
-        assert_eq!(stale.status, 302);
-        assert_eq!(stale.header("x-cache"), Some("STALE"));
-        assert_eq!(stale.header("location"), first.header("location"));
-        assert_eq!(max_age(&stale), 0, "within the margin: no browser caching");
-        s.stop().await;
-        Ok(())
-    })
-    .await;
-}
-
-/// `X-Amz-Date` format of a Unix time.
-fn amz_date(unix: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(unix).unwrap();
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
-}
-
-#[tokio::test]
-async fn a_urls_own_expiry_wins_over_expires_at() {
-    let now = now_unix();
-    let now_i = now.floor() as i64;
-    let far = now + 3600.0;
-    // X-Amz-Date + X-Amz-Expires ends in ~90 s although expiresAt says 1 h.
-    let amz = format!(
-        "https://cdn.example/d?X-Amz-Date={}&X-Amz-Expires=90&X-Amz-Signature=s",
-        amz_date(now_i)
-    );
-    let body = format!(
-        r#"{{"fileId":"x","downloadSource":{{"status":"ready","url":"{amz}","expiresAt":{far}}}}}"#
-    );
-    let (base, _) = fake_upstream(200, body).await;
-    let s = Stack::start(ServeArgs {
-        upstream: Some(base),
-        ..Default::default()
-    })
-    .await;
-    let r = redirect(&s, "x", "").await;
-    assert_eq!(r.status, 302);
-    let n = max_age(&r);
-    assert!(n <= 30, "bounded by X-Amz-Expires, not expiresAt: {n}");
-    assert!(n >= 20, "{n}");
-    s.stop().await;
-}
-
-#[tokio::test]
-async fn an_expires_parameter_bounds_freshness() {
-    retry_if_stalled(|| async {
-        let t0 = Instant::now();
-        let now = now_unix();
-        // `Expires=` ends 2..3 s from now (expiresAt says 1 h); margin 1 s: the entry is
-        // fresh until between now + 1 s and now + 2 s.
-        let body = format!(
-            r#"{{"fileId":"x","downloadSource":{{"status":"ready","url":"https://cdn.example/d?Expires={}","expiresAt":{}}}}}"#,
-            now.floor() as i64 + 3,
-            now + 3600.0
-        );
-        let (base, served) = fake_upstream(200, body).await;
-        let s = Stack::start(ServeArgs {
-            upstream: Some(base),
-            expiry_margin: Some("1s".into()),
-            ..Default::default()
-        })
-        .await;
-        let h = || {
-            let (c, url) = (s.client.clone(), s.url("/v1/files/x/hydrate"));
-            async move { c.post(&url, Some(ALPHA), None).await }
-        };
-        let miss = h().await;
-        let hit = h().await;
-        before(t0 + Duration::from_millis(950))?;
-        assert_eq!(miss.header("x-cache"), Some("MISS"));
-        assert_eq!(hit.header("x-cache"), Some("HIT"));
-        sleep_until(t0 + Duration::from_millis(2050)).await;
-        assert_eq!(h().await.header("x-cache"), Some("MISS"), "expired by Expires=");
-        assert_eq!(served.load(Ordering::SeqCst), 2);
-        s.stop().await;
-        Ok(())
-    })
-    .await;
 }

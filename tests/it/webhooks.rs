@@ -1,12 +1,19 @@
-//! `/webhooks/videogen`: verification, priming, dedupe, relay.
-mod common;
+//! `/webhooks/videogen`: a delivery must carry a valid signature (any configured secret) and
+//! a timestamp within tolerance, and a JSON object body of bounded size; a verified file event
+//! primes or drops the file's entry; a redelivered id is acknowledged and not applied again.
+//! With `webhook_forward`, a delivery is relayed unchanged to the receiver and applied (and
+//! acknowledged) only once the receiver acknowledged it: a receiver outage survives the
+//! sender's retries, a receiver refusal is a 502 and nothing is applied.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::*;
 use hydrant::config::ServeArgs;
 use hydrant::sim::DEFAULT_WEBHOOK_SECRET;
 use hydrant::webhooks::verify::sign;
+
+use crate::common::fake_upstream::refused_addr;
+use crate::common::*;
 
 fn args() -> ServeArgs {
     ServeArgs {
@@ -15,11 +22,9 @@ fn args() -> ServeArgs {
     }
 }
 
+/// Whole Unix seconds now, as webhook timestamps are.
 fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    wall_unix() as i64
 }
 
 async fn deliver(s: &Stack, secret: &str, id: &str, ts: i64, body: &[u8]) -> Resp {
@@ -187,76 +192,10 @@ async fn failed_event_drops_the_entry() {
     s.stop().await;
 }
 
-/// A webhook receiver recording what it acknowledged (answers 500 while `fail` is set).
-mod receiver {
-    use std::convert::Infallible;
-    use std::sync::atomic::{AtomicBool, Ordering};
-    use std::sync::{Arc, Mutex};
-
-    use bytes::Bytes;
-    use http_body_util::{BodyExt, Full};
-    use hyper::service::service_fn;
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    use tokio::net::TcpListener;
-
-    #[derive(Default)]
-    pub struct Seen {
-        pub acked: Mutex<Vec<(http::HeaderMap, Bytes)>>,
-        pub attempts: std::sync::atomic::AtomicUsize,
-        pub fail: AtomicBool,
-    }
-
-    pub async fn start(listener: TcpListener) -> Arc<Seen> {
-        let seen = Arc::new(Seen::default());
-        let s = seen.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let s = s.clone();
-                tokio::spawn(async move {
-                    let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let s = s.clone();
-                        async move {
-                            let (parts, body) = req.into_parts();
-                            let body = body
-                                .collect()
-                                .await
-                                .map(|c| c.to_bytes())
-                                .unwrap_or_default();
-                            s.attempts.fetch_add(1, Ordering::SeqCst);
-                            let status = if s.fail.load(Ordering::SeqCst) {
-                                500
-                            } else {
-                                s.acked.lock().unwrap().push((parts.headers, body));
-                                200
-                            };
-                            Ok::<_, Infallible>(
-                                hyper::Response::builder()
-                                    .status(status)
-                                    .body(Full::new(Bytes::from_static(b"{}")))
-                                    .unwrap(),
-                            )
-                        }
-                    });
-                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), svc)
-                        .await;
-                });
-            }
-        });
-        seen
-    }
-}
-
 #[tokio::test]
 async fn relay_survives_a_receiver_outage_and_delivers_once() {
-    use std::sync::atomic::Ordering;
     // A port with nothing behind it yet: the receiver is "down".
-    let probe = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = probe.local_addr().unwrap();
-    drop(probe);
+    let addr = refused_addr();
     let s = Stack::start(ServeArgs {
         webhook_secret: Some(DEFAULT_WEBHOOK_SECRET.into()),
         webhook_forward: Some(format!("http://{addr}/hooks")),
@@ -272,7 +211,7 @@ async fn relay_survives_a_receiver_outage_and_delivers_once() {
     });
     // Let the first attempt fail, then bring the receiver up.
     tokio::time::sleep(Duration::from_millis(150)).await;
-    let seen = receiver::start(tokio::net::TcpListener::bind(addr).await.unwrap()).await;
+    let seen = webhook_receiver::start(tokio::net::TcpListener::bind(addr).await.unwrap()).await;
     let report = tokio::time::timeout(Duration::from_secs(10), delivery)
         .await
         .unwrap()
@@ -302,10 +241,9 @@ async fn relay_survives_a_receiver_outage_and_delivers_once() {
 
 #[tokio::test]
 async fn receiver_refusal_is_502_and_nothing_is_applied() {
-    use std::sync::atomic::Ordering;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let seen = receiver::start(listener).await;
+    let seen = webhook_receiver::start(listener).await;
     seen.fail.store(true, Ordering::SeqCst);
     let s = Stack::start(ServeArgs {
         webhook_secret: Some(DEFAULT_WEBHOOK_SECRET.into()),

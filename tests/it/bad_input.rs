@@ -1,17 +1,17 @@
 //! Hostile and malformed input: broken request lines, oversized heads, junk ids, long paths,
 //! unknown routes and methods, garbage from the upstream. hydrant answers with a JSON error
 //! (or hyper's own 4xx for unparseable HTTP), calls no upstream, and keeps serving.
-mod common;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::*;
 use http::Method;
 use hydrant::config::ServeArgs;
-use hydrant::sim::{Fault, FaultKind, FaultRoute};
+use hydrant::sim::FaultKind;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::common::*;
 
 /// Whether `buf` holds one whole HTTP/1.1 response (content-length or chunked).
 fn response_complete(buf: &[u8]) -> bool {
@@ -364,11 +364,7 @@ async fn method_not_allowed_names_the_allowed_methods() {
 #[tokio::test]
 async fn garbage_from_upstream_is_502_and_serving_continues() {
     let s = Stack::start(ServeArgs::default()).await;
-    s.sim.push_fault(Fault {
-        route: FaultRoute::Hydrate,
-        kind: FaultKind::Malformed,
-        count: 1,
-    });
+    s.sim.push_fault(fault(FaultKind::Malformed));
     let r = s
         .client
         .get(&s.url(&format!("/files/{READY}/redirect")), None)
@@ -391,11 +387,7 @@ async fn garbage_from_upstream_is_502_and_serving_continues() {
     assert_eq!(r.status, 302);
     assert_eq!(s.sim.hydrate_calls(READY), 2);
     // The JSON view fails the same way, and recovers the same way.
-    s.sim.push_fault(Fault {
-        route: FaultRoute::Hydrate,
-        kind: FaultKind::Malformed,
-        count: 1,
-    });
+    s.sim.push_fault(fault(FaultKind::Malformed));
     let r = s
         .client
         .get(&s.url(&format!("/files/{PARTIAL}")), None)

@@ -1,31 +1,16 @@
 //! Liveness, readiness, graceful drain (in-flight requests finish, new connections are
 //! refused, the drain timeout bounds shutdown) and the Prometheus endpoint.
-mod common;
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use common::*;
 use http::{Method, Request};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hydrant::config::ServeArgs;
-use hydrant::sim::{Fault, FaultKind, FaultRoute};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use hydrant::sim::FaultKind;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Poll `cond` every 10 ms for at most `limit`.
-async fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + limit;
-    while Instant::now() < end {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    cond()
-}
+use crate::common::*;
 
 /// `/readyz` through the router, in process (a draining server accepts no new connections).
 async fn readyz_in_process(app: &std::sync::Arc<hydrant::app::App>) -> u16 {
@@ -42,10 +27,7 @@ async fn readyz_in_process(app: &std::sync::Arc<hydrant::app::App>) -> u16 {
 #[tokio::test]
 async fn healthz_and_readyz_answer_without_the_upstream() {
     // A dead upstream: liveness and readiness must not depend on it.
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    let dead = fake_upstream::refused_addr();
     let s = Stack::start(ServeArgs {
         upstream: Some(format!("http://{dead}")),
         ..ServeArgs::default()
@@ -94,22 +76,13 @@ async fn drain_finishes_in_flight_requests_and_refuses_new_connections() {
         .unwrap();
     assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
 
-    sim.push_fault(Fault {
-        route: FaultRoute::Other("/v1/me".into()),
-        kind: FaultKind::Latency(Duration::from_millis(1500)),
-        count: 2,
-    });
+    sim.push_fault(me_fault(FaultKind::Latency(Duration::from_millis(1500)), 2));
     let c = client.clone();
     let url = format!("{base}/v1/me");
     let in_flight = tokio::spawn(async move { c.get(&url, Some(ALPHA)).await });
     // A second one over HTTP/2 (h2c): its stream must finish too.
-    let h2: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new())
-        .http2_only(true)
-        .build_http();
-    let req = Request::get(format!("{base}/v1/me"))
-        .header("authorization", format!("Bearer {ALPHA}"))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
+    let h2 = h2c_client();
+    let req = get_with_bearer(&format!("{base}/v1/me"), ALPHA);
     let in_flight_h2 = tokio::spawn(async move {
         let resp = h2.request(req).await.expect("h2 response");
         let status = resp.status().as_u16();
@@ -122,12 +95,12 @@ async fn drain_finishes_in_flight_requests_and_refuses_new_connections() {
         (status, body)
     });
     assert!(
-        wait_until(Duration::from_secs(3), || sim.stats().total_requests >= 2).await,
+        eventually(Duration::from_secs(3), || sim.stats().total_requests >= 2).await,
         "the slow requests reached the upstream"
     );
     let t = Instant::now();
     let stopping = tokio::spawn(hydrant.stop());
-    assert!(wait_until(Duration::from_secs(2), || app.is_draining()).await);
+    assert!(eventually(Duration::from_secs(2), || app.is_draining()).await);
     assert_eq!(
         readyz_in_process(&app).await,
         503,
@@ -185,17 +158,10 @@ async fn drain_timeout_bounds_shutdown() {
         ..ServeArgs::default()
     })
     .await;
-    s.sim.push_fault(Fault {
-        route: FaultRoute::Other("/v1/me".into()),
-        kind: FaultKind::Hang,
-        count: 1,
-    });
+    s.sim.push_fault(me_fault(FaultKind::Hang, 1));
     // A client whose failure does not panic: the hung request never gets an answer.
-    let client: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
-    let req = Request::get(s.url("/v1/me"))
-        .header("authorization", format!("Bearer {ALPHA}"))
-        .body(Full::new(Bytes::new()))
-        .unwrap();
+    let client = hyper_client();
+    let req = get_with_bearer(&s.url("/v1/me"), ALPHA);
     let hung = tokio::spawn(async move {
         match client.request(req).await {
             Ok(resp) => Some(resp.status().as_u16()),
@@ -203,7 +169,7 @@ async fn drain_timeout_bounds_shutdown() {
         }
     });
     let sim = s.sim.clone();
-    assert!(wait_until(Duration::from_secs(3), || sim.stats().total_requests >= 1).await);
+    assert!(eventually(Duration::from_secs(3), || sim.stats().total_requests >= 1).await);
     let t = Instant::now();
     let stopped = tokio::time::timeout(Duration::from_secs(3), s.hydrant.stop()).await;
     let took = t.elapsed();
@@ -215,14 +181,6 @@ async fn drain_timeout_bounds_shutdown() {
     assert!(s.app.is_draining());
     s.sim.shutdown();
     hung.abort();
-}
-
-fn metric_value(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
-    text.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")))
-        .find(|l| labels.iter().all(|lab| l.contains(lab)))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
 }
 
 #[tokio::test]
@@ -289,18 +247,18 @@ async fn metrics_are_prometheus_text_without_secrets() {
         text.contains("# TYPE hydrant_http_requests counter"),
         "{text}"
     );
-    let v = |labels: &[&str]| metric_value(&text, total, labels);
+    let v = |labels: &[(&str, &str)]| metric(&text, total, labels);
     assert_eq!(
-        v(&["route=\"redirect\"", "status=\"302\""]),
+        v(&[("route", "redirect"), ("status", "302")]),
         Some(1.0),
         "{text}"
     );
-    assert_eq!(v(&["route=\"redirect\"", "status=\"403\""]), Some(1.0));
-    assert_eq!(v(&["route=\"passthrough\"", "status=\"200\""]), Some(2.0));
-    assert_eq!(v(&["route=\"passthrough\"", "status=\"401\""]), Some(1.0));
-    assert_eq!(v(&["route=\"hydrate\"", "status=\"200\""]), Some(1.0));
-    assert_eq!(v(&["route=\"unknown\"", "status=\"404\""]), Some(1.0));
-    assert_eq!(v(&["route=\"admin\"", "status=\"200\""]), Some(1.0));
+    assert_eq!(v(&[("route", "redirect"), ("status", "403")]), Some(1.0));
+    assert_eq!(v(&[("route", "passthrough"), ("status", "200")]), Some(2.0));
+    assert_eq!(v(&[("route", "passthrough"), ("status", "401")]), Some(1.0));
+    assert_eq!(v(&[("route", "hydrate"), ("status", "200")]), Some(1.0));
+    assert_eq!(v(&[("route", "unknown"), ("status", "404")]), Some(1.0));
+    assert_eq!(v(&[("route", "admin"), ("status", "200")]), Some(1.0));
     assert!(text.contains("hydrant_http_request_duration_seconds"));
     assert!(text.contains("hydrant_cache_lookups_total"));
     assert!(text.contains("hydrant_upstream_requests_total"));
@@ -329,8 +287,6 @@ async fn metrics_are_prometheus_text_without_secrets() {
     // The scrape itself is counted on the next one.
     let m2 = s.client.get(&s.url("/metrics"), None).await;
     let text2 = String::from_utf8(m2.body.to_vec()).unwrap();
-    assert!(
-        metric_value(&text2, total, &["route=\"ops\"", "status=\"200\""]).unwrap_or(0.0) >= 1.0
-    );
+    assert!(metric(&text2, total, &[("route", "ops"), ("status", "200")]).unwrap_or(0.0) >= 1.0);
     s.stop().await;
 }

@@ -1,43 +1,16 @@
-//! Upstream protection and the cache's bounds (DESIGN.md "Upstream protection", "Bounded
-//! memory", "Metrics"): the per-tenant limiter, pauses after upstream 429s and an exhausted
-//! quota, the byte bound, and the metrics that report all of it.
-mod common;
+//! Upstream protection and the cache's bounds: the per-tenant limiter (burst, bounded wait,
+//! stale instead of a 429, never a wait for a background refresh), pauses after an upstream
+//! 429 and after `X-RateLimit-Remaining: 0`, an exhausted credit balance passed through
+//! without a pause, the byte bound `cache_max_bytes`, the `max_ttl` cap, and the metrics
+//! that report all of it.
 
 use std::time::Duration;
 
-use common::*;
 use hydrant::config::ServeArgs;
 use hydrant::sim::{FaultKind, FileSpec};
 use tokio::time::{sleep_until, Instant};
 
-const READY5: &str = "vg_file_alpha_0005";
-const READY6: &str = "vg_file_alpha_0006";
-
-async fn metrics(s: &Stack) -> String {
-    let r = s.client.get(&s.url("/metrics"), None).await;
-    assert_eq!(r.status, 200);
-    String::from_utf8(r.body.to_vec()).unwrap()
-}
-
-/// Sum of the samples of `name` whose labels include every pair of `labels`; `None` if no
-/// sample matches.
-fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let mut sum = None;
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let Some((series, value)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let (n, l) = match series.split_once('{') {
-            Some((n, l)) => (n, l.trim_end_matches('}')),
-            None => (series, ""),
-        };
-        let has = |k: &str, v: &str| l.split(',').any(|p| p == format!("{k}=\"{v}\""));
-        if n == name && labels.iter().all(|(k, v)| has(k, v)) {
-            *sum.get_or_insert(0.0) += value.parse::<f64>().unwrap();
-        }
-    }
-    sum
-}
+use crate::common::*;
 
 /// A `429` hydrant produced itself: JSON `rate_limited`, an integer `Retry-After`, a reason.
 fn assert_own_429(r: &Resp, reason: &str) -> u64 {
