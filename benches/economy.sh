@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Upstream economy (issue 5): how many upstream hydrate calls hydrant makes for hot files, for a
+# Upstream economy: how many upstream hydrate calls hydrant makes for hot files, for a
 # cold burst on one file, and what the official SDK's get_hydrated_file costs without it.
 #
 #   benches/economy.sh
@@ -9,7 +9,7 @@
 #   ECON_LIFETIME [70]    L, sim URL lifetime (s) ECON_MARGIN [60]   hydrant --expiry-margin (s)
 #   BURST [1000]          concurrent connections of the cold burst
 #   SDK_FILES [20] SDK_ACCESSES [10]              the SDK comparison: files × accesses each
-#   SKIP_BUILD, SKIP_INSTALL, RESULTS_DIR, KEEP_WORKDIR as in compare.sh
+#   SKIP_BUILD, SKIP_INSTALL, RESULTS_DIR, KEEP_WORKDIR, HYDRANT_BIN as in compare.sh
 #
 # Steady state: the simulator mints URLs living L seconds, hydrant keeps an entry until
 # min(expiresAt) − margin, so each file needs at least ⌈T ÷ (L − margin)⌉ hydrate calls over T
@@ -17,8 +17,8 @@
 # floor for a cache that never serves a URL inside its margin.
 
 set -euo pipefail
-# shellcheck source=benches/compare.sh
-BENCH_LIB_ONLY=1 source "$(dirname "${BASH_SOURCE[0]}")/compare.sh"
+# shellcheck source=benches/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 F="${ECON_FILES:-100}"
 T="${ECON_SECONDS:-35}"
@@ -29,16 +29,12 @@ SDK_FILES="${SDK_FILES:-20}"
 SDK_ACCESSES="${SDK_ACCESSES:-10}"
 
 bench_init
+# shellcheck disable=SC2119 # no server names: wrk, curl, jq and python3 only
 ensure_tools
 build_release
 write_lua
 OUT="$RESULTS_DIR/economy-$(date +%Y%m%d-%H%M%S).md"
 RESULTS_TSV="$WORK/economy.tsv"
-
-metric() { # metric NAME_WITH_LABELS: one sample value from hydrant's /metrics (0 when absent)
-    curl -sS --max-time 10 "http://127.0.0.1:$HY_PORT/metrics" |
-        awk -v m="$1" 'index($0, m) == 1 {v = $NF} END {print v + 0}'
-}
 
 start_sim --url-lifetime "${L}s" --seed-files $((F + 100))
 start_hydrant hydrant --expiry-margin "${M}s"
@@ -120,7 +116,7 @@ read -r gc_n gc_get gc_hyd gc_per <<<"$("$VENV/bin/python" "$WORK/sdk_economy.py
 log "SDK via hydrant --serve-get-from-cache: $gc_n accesses → $gc_get GET + $gc_hyd hydrate = $gc_per per access"
 
 {
-    echo "Upstream economy — $(date -u +%Y-%m-%d); $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+    echo "Upstream economy — $(date -u +%Y-%m-%d); $(nproc) CPUs, $(cpu_model)"
     echo
     echo "| measurement | setting | result | target |"
     echo "|---|---|---|---|"

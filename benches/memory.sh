@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Memory (issue 5): hydrant's RSS per cached entry with 100,000 entries of realistic StorageFile
+# Memory: hydrant's RSS per cached entry with 100,000 entries of realistic StorageFile
 # bodies, and RSS under a steady load (it should stay flat).
 #
 #   benches/memory.sh
@@ -7,7 +7,7 @@
 # Knobs (defaults in brackets):
 #   MEM_ENTRIES [100000]  entries primed (the simulator seeds at most 100,000 files per account)
 #   LOAD_SECONDS [60]     length of the load run     SAMPLE_EVERY [5]  RSS sample period (s)
-#   SKIP_BUILD, SKIP_INSTALL, RESULTS_DIR, KEEP_WORKDIR as in compare.sh
+#   SKIP_BUILD, SKIP_INSTALL, RESULTS_DIR, KEEP_WORKDIR, HYDRANT_BIN as in compare.sh
 #
 # Method: start the simulator (100,000 files for each of the two accounts) and hydrant (limiter
 # open, cache bound 1 GiB so nothing is evicted). Prime 1,000 entries of the *beta* account
@@ -17,24 +17,20 @@
 # wrk (hydrate hits over the whole set, 50 connections) for LOAD_SECONDS and sample RSS.
 
 set -euo pipefail
-# shellcheck source=benches/compare.sh
-BENCH_LIB_ONLY=1 source "$(dirname "${BASH_SOURCE[0]}")/compare.sh"
+# shellcheck source=benches/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 N="${MEM_ENTRIES:-100000}"
 LOAD_SECONDS="${LOAD_SECONDS:-60}"
 SAMPLE_EVERY="${SAMPLE_EVERY:-5}"
 
 bench_init
+# shellcheck disable=SC2119 # no server names: wrk, curl, jq and python3 only
 ensure_tools
 build_release
 write_lua
 OUT="$RESULTS_DIR/memory-$(date +%Y%m%d-%H%M%S).md"
 RESULTS_TSV="$WORK/memory.tsv"
-
-metric() {
-    curl -sS --max-time 10 "http://127.0.0.1:$HY_PORT/metrics" |
-        awk -v m="$1" 'index($0, m) == 1 {v = $NF} END {print v + 0}'
-}
 
 # prime KEY FIRST COUNT: hydrate each id once through hydrant; prints "codes bytes".
 prime() {
@@ -96,7 +92,7 @@ log "RSS samples (MB): $series"
 log "$drift"
 
 {
-    echo "Memory — $(date -u +%Y-%m-%d); $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+    echo "Memory — $(date -u +%Y-%m-%d); $(nproc) CPUs, $(cpu_model)"
     echo
     echo "| measurement | result | target |"
     echo "|---|---|---|"
