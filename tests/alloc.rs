@@ -10,6 +10,15 @@
 //! allocator of every test there, and under `cargo test` (tests as threads of one process)
 //! the allocations of tests running beside this one would be counted in its budget. dhat's
 //! profiler is also one per process.
+
+// Test code: a failed set-up should fail the test loudly, and these tests time real
+// servers and processes on the wall clock (hydrant's paused-time rules are unit tests).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
 use std::sync::Arc;
 
 use http::{Method, Request};

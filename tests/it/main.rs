@@ -5,6 +5,15 @@
 //! `tests/alloc.rs` is a binary of its own: it installs a counting global allocator, which
 //! here would count, and slow down, every test of this binary too.
 
+// Test code: a failed set-up should fail the test loudly, and these tests time real
+// servers and processes on the wall clock (hydrant's paused-time rules are unit tests).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::disallowed_methods
+)]
+
 #[path = "../common/mod.rs"]
 mod common;
 
