@@ -3,34 +3,43 @@
 //! VideoGen files carry signed URLs that expire. hydrant hydrates each file once for
 //! everyone, keeps the result in memory until its earliest URL expiry (minus a margin),
 //! coalesces and rate-limits upstream calls, and gives browsers stable URLs that redirect to
-//! fresh signed ones. Every other `/v1/...` call streams through unchanged.
+//! fresh signed ones. Every other `/v1/...` call streams through unchanged. The architecture
+//! is in `docs/ARCHITECTURE.md`, the interface contract in `docs/CONTRACT.md`.
 //!
 //! # Layout
-//! Data walks one way: server → routes → gateway | hydration → store / limiter → upstream.
+//! Data walks one way, and nothing below calls back up (the unit test `layering` checks it):
+//!
+//! ```text
+//! server → routes → gateway | redirect | webhooks | hydration → store, tier | limiter, loader → upstream
+//! ```
 //!
 //! | module | its one job |
 //! |---|---|
 //! | [`server`] | accept loop, hyper-util auto (HTTP/1.1 + h2c), access log, graceful shutdown |
-//! | [`routes`] | URL shapes: method + path → route; id validation; errors → JSON in one place |
-//! | [`gateway`] | streamed `/v1/...` pass-through (hop-by-hop, `Host`, auth swap), priming hook |
-//! | [`redirect`] | `/files/{id}/redirect` and `GET /files/{id}` for frontends |
-//! | [`respond`] | rendering cache results (`x-cache`, `age`, byte-for-byte bodies) |
-//! | [`webhooks`] | `/webhooks/videogen`: verify, dedupe, relay, prime |
-//! | [`hydration`] | the cache: StorageFile view, pure TTL policy, entries, moka store, single flight |
-//! | [`upstream`] | the VideoGen client (hyper-util + rustls, timeouts) and the per-tenant limiter |
-//! | [`auth`] | bearer extraction, client-token swap, admin token |
-//! | [`tenant`] | `Tenant` = hash of the upstream key |
+//! | [`routes`] | URL shapes: method + path → route; id validation; where errors become responses |
+//! | `gateway` | streamed `/v1/...` pass-through with the resolved credentials |
+//! | `redirect` | `/files/{id}/redirect` and `GET /files/{id}` for frontends |
+//! | `respond` | rendering cache answers (`x-cache`, `age`, byte-for-byte bodies) |
+//! | [`webhooks`] | `/webhooks/videogen`: verify, dedupe, relay, prime or drop |
+//! | [`hydration`] | the cache: hydrator (single flight, refresh, stale, invalidation), the store and tier seams, the loader seam, entries, pure TTL policy, StorageFile view, priming |
+//! | `upstream` | the VideoGen client (hyper-util + rustls, timeouts), request shapes, the per-tenant limiter |
+//! | `auth` | bearer extraction, client-token swap, admin token |
+//! | `tenant` | `Tenant` = keyed hash of the upstream key |
 //! | [`file_id`] | validated inline file ids (`[A-Za-z0-9_-]{1,128}`) |
 //! | [`signing`] | HMAC-signed public URLs (`exp`, `sig`), key rotation |
-//! | [`config`] | flags = env = TOML, validation, units (durations, sizes, rates) |
-//! | [`error`] | the error enum and its one mapping to status + `{"message","code"}` |
-//! | [`telemetry`] | tracing set-up, Prometheus metrics, label vocabulary |
+//! | [`config`] | flags = env = TOML, every default once ([`config::defaults`]), validation, units |
+//! | `error` | every error → status + `{"message","code"}`, in one table; causes kept |
+//! | [`telemetry`] | Prometheus metrics, label vocabulary, tracing set-up |
 //! | [`clock`] | the one clock seam (tokio `Instant` + Unix seconds) |
-//! | [`header_arena`] | allocation-free per-response header values |
+//! | `headers` | header names hydrant sets, hop-by-hop removal (a leaf) |
+//! | `header_arena` | allocation-free per-response header values |
 //! | [`body`] | the one boxed body type, bounded body collection |
-//! | [`app`] | shared state of a running proxy |
+//! | [`app`] | shared state of a running proxy, built once at start-up |
 //! | [`demo`] | `hydrant demo`: simulator + proxy + webhook receiver on loopback |
 //! | [`sim`] | the built-in VideoGen simulator (tests, benchmarks, `hydrant demo`) |
+//!
+//! Modules shown without a link are internal (`pub(crate)`); the public ones are what the
+//! binary, the integration tests and the benchmarks use.
 #![forbid(unsafe_code)]
 
 pub mod app;

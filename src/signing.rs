@@ -1,4 +1,4 @@
-//! HMAC-signed public URLs (DESIGN.md "Signed public URLs").
+//! HMAC-signed public URLs (`docs/CONTRACT.md`, "Signed public URLs").
 //!
 //! A stable link `/files/{fileId}/...` may carry `exp` (integer Unix seconds) and
 //! `sig` = base64url without padding of HMAC-SHA256(key, `"{fileId}.{exp}"`). The key is the

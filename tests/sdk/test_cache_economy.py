@@ -1,6 +1,6 @@
 """Upstream-call economy: what hydrant's hydration cache saves an SDK user.
 
-These depend on the cache (DESIGN.md "Cache semantics"): a hydrate is answered from cache while
+These depend on the cache (docs/ARCHITECTURE.md, "Cache semantics"): a hydrate is answered from cache while
 its URLs are valid (`x-cache: HIT|MISS|STALE`), concurrent misses coalesce, tool outputs and
 listings prime the cache, and `--serve-get-from-cache` answers GET /v1/files/{id} from it.
 """
