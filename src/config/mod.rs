@@ -97,7 +97,7 @@ pub struct ServeArgs {
     pub upstream_timeout: Option<String>,
     #[arg(long, env = "HYDRANT_LOG_FORMAT", help = defaults::help("Log format: text or json (level from RUST_LOG).", "log-format"))]
     pub log_format: Option<String>,
-    /// Trust the system's native root certificates in addition to the bundled webpki roots.
+    /// Trust the OS root store instead of the bundled webpki roots.
     #[arg(long, env = "HYDRANT_NATIVE_ROOTS", num_args = 0..=1, default_missing_value = "true")]
     pub native_roots: Option<String>,
 }

@@ -4,12 +4,12 @@
 //! * [`file`](mod@file) — a parsed view of a StorageFile (sources, expiries), built once per insert.
 //! * [`policy`] — pure freshness rules: TTL from `expiresAt`, margins, caps.
 //! * [`entry`] — what is derived once per insert (Locations, deadlines).
-//! * [`store`] — moka (bounded by bytes, decides evictions) behind a lock-free read index, keyed by
+//! * `store` — moka (bounded by bytes, decides evictions) behind a lock-free read index, keyed by
 //!   a keyed digest of `(tenant, fileId)`.
-//! * [`tier`] — the seam for a tier shared by replicas, under the in-memory store.
-//! * [`loader`] — the seam for the upstream hydrate call.
-//! * [`hydrator`] — single flight, refresh ahead, stale-if-error, invalidation, priming.
-//! * [`prime`] — finding hydrated file objects inside other responses.
+//! * `tier` — the seam for a tier shared by replicas, under the in-memory store.
+//! * `loader` — the seam for the upstream hydrate call.
+//! * `hydrator` — single flight, refresh ahead, stale-if-error, invalidation, priming.
+//! * `prime` — finding hydrated file objects inside other responses.
 //!
 //! Inside, data walks `hydrator → store | tier | loader → entry → policy → file`.
 
