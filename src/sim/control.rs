@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use super::faults;
 use super::files::View;
-use super::routes::{error_resp, json_object, json_resp, read_body, ApiError, Resp};
+use super::http::{error_resp, json_object, json_resp, read_body, ApiError, Resp};
 use super::state::Shared;
 use super::{webhook, FileSpec, SourceStatuses};
 

@@ -43,6 +43,7 @@ mod clock;
 mod control;
 mod faults;
 mod files;
+mod http;
 mod routes;
 mod server;
 mod state;

@@ -2,28 +2,23 @@
 //! `/v1` endpoints and the fake CDN.
 
 use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue, CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderMap, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http::header::{HeaderName, HeaderValue, RETRY_AFTER};
+use http::{HeaderMap, Method, Request};
 use hyper::body::Incoming;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::clock;
 use super::control;
 use super::faults::{Target, HANG_MAX, MAX_LATENCY};
 use super::files::{self, View, RENDITIONS};
+use super::http::{
+    check_id, error_resp, json_object, json_resp, parse_limit, query_get, query_map, raw_resp,
+    read_body, valid_id, ApiError, Resp,
+};
 use super::state::{Execution, Group, Inner, RateInfo, Shared, MAX_EXECUTIONS};
 use super::{FaultKind, FileSpec, SourceStatuses};
 
-/// Response type of every handler.
-pub(crate) type Resp = Response<Full<Bytes>>;
-
-/// Largest request body read.
-const MAX_BODY: usize = 1024 * 1024;
-/// How long reading a request body may take.
-const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most webhook endpoints kept overall.
 const MAX_ENDPOINTS: usize = 1000;
 
@@ -48,32 +43,6 @@ const TOOLS: [&str; 13] = [
 #[derive(Debug, thiserror::Error)]
 #[error("connection dropped by fault injection")]
 pub(crate) struct DropConnection;
-
-/// A VideoGen-shaped error: `{"message", "code"}` with a status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ApiError {
-    pub status: u16,
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl ApiError {
-    pub(crate) fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-
-    fn not_found(what: &str) -> Self {
-        Self::new(404, "not_found", format!("{what} not found."))
-    }
-
-    pub(crate) fn invalid(message: impl Into<String>) -> Self {
-        Self::new(400, "invalid_parameters", message)
-    }
-}
 
 /// Routes of the simulated API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,41 +143,6 @@ impl Route {
     }
 }
 
-/// Whether an id is acceptable (`[A-Za-z0-9_-]{1,128}`).
-pub(crate) fn valid_id(id: &str) -> bool {
-    (1..=128).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-fn request_id() -> String {
-    format!("req_{:024x}", rand::random::<u128>() >> 32)
-}
-
-/// A response with a fresh `x-request-id`.
-pub(crate) fn raw_resp(status: u16, content_type: &'static str, body: Bytes) -> Resp {
-    let mut r = Response::new(Full::new(body));
-    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let h = r.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    if let Ok(v) = HeaderValue::from_str(&request_id()) {
-        h.insert(HeaderName::from_static("x-request-id"), v);
-    }
-    r
-}
-
-/// A JSON response.
-pub(crate) fn json_resp(status: u16, v: &Value) -> Resp {
-    let body = serde_json::to_vec(v).unwrap_or_default();
-    raw_resp(status, "application/json", Bytes::from(body))
-}
-
-/// A `{"message","code"}` error response.
-pub(crate) fn error_resp(e: &ApiError) -> Resp {
-    json_resp(e.status, &json!({"message": e.message, "code": e.code}))
-}
-
 fn add_rate(resp: &mut Resp, rate: &RateInfo) {
     let h = resp.headers_mut();
     h.insert(
@@ -238,43 +172,6 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
     }
     let token = token.trim();
     (!token.is_empty()).then(|| token.to_string())
-}
-
-/// Reads a request body, bounded in size and time.
-pub(crate) async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
-    match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY).collect()).await {
-        Ok(Ok(c)) => Ok(c.to_bytes()),
-        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(ApiError::new(
-            413,
-            "payload_too_large",
-            "Request body too large.",
-        )),
-        Ok(Err(_)) => Err(ApiError::new(
-            400,
-            "invalid_request",
-            "Could not read the request body.",
-        )),
-        Err(_) => Err(ApiError::new(
-            408,
-            "request_timeout",
-            "Timed out reading the request body.",
-        )),
-    }
-}
-
-/// Parses a body as a JSON object; an empty body is `{}`.
-pub(crate) fn json_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(ApiError::new(
-            400,
-            "invalid_request",
-            "Request body must be a JSON object.",
-        )),
-    }
 }
 
 fn count(inner: &mut Inner, route: &Route, key: String) {
@@ -448,14 +345,6 @@ pub(crate) async fn handle(
     Ok(resp)
 }
 
-fn check_id(id: &str) -> Result<(), ApiError> {
-    if valid_id(id) {
-        Ok(())
-    } else {
-        Err(ApiError::invalid("Invalid id."))
-    }
-}
-
 fn dispatch(
     shared: &Shared,
     route: &Route,
@@ -570,29 +459,6 @@ fn me(shared: &Shared, key: &str) -> Result<(u16, Value), ApiError> {
             "fileCount": files,
         }),
     ))
-}
-
-fn query_map(query: &str) -> Vec<(String, String)> {
-    form_urlencoded::parse(query.as_bytes())
-        .take(32)
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-fn query_get<'a>(q: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    q.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
-}
-
-fn parse_limit(raw: Option<&str>, default: usize, max: usize) -> Result<usize, ApiError> {
-    match raw {
-        None | Some("") => Ok(default),
-        Some(s) => match s.parse::<usize>() {
-            Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => Err(ApiError::invalid(format!(
-                "limit must be between 1 and {max}."
-            ))),
-        },
-    }
 }
 
 fn list_files(shared: &Shared, key: &str, query: &str) -> Result<(u16, Value), ApiError> {

@@ -11,7 +11,11 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::*;
+// Named, not globbed: a glob would bring in `sim::http`, which shadows the `http` crate.
+use super::{
+    clock, start, webhook, DeliveryReport, Fault, FaultKind, FaultRoute, FileSpec, SimConfig,
+    SimHandle,
+};
 
 const ALPHA: &str = "vg_sim_key_alpha";
 const BETA: &str = "vg_sim_key_beta";
