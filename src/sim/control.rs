@@ -20,11 +20,12 @@ use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::config::{FileSpec, SourceStatuses};
 use super::faults;
 use super::files::View;
 use super::http::{error_resp, json_object, json_resp, read_body, ApiError, Resp};
 use super::state::Shared;
-use super::{webhook, FileSpec, SourceStatuses};
+use super::webhook;
 
 /// Serves one control-plane request.
 pub(crate) async fn handle(

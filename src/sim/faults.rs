@@ -4,7 +4,51 @@
 use serde_json::Value;
 use std::time::Duration;
 
-use super::{Fault, FaultKind, FaultRoute};
+/// Which requests a queued [`Fault`] applies to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FaultRoute {
+    /// Every request except the `/_sim` control plane.
+    Any,
+    /// `POST /v1/files/{id}/hydrate`.
+    Hydrate,
+    /// `GET /v1/files/{id}`.
+    GetFile,
+    /// Any request whose path starts with this prefix.
+    Other(String),
+}
+
+/// What a queued fault does to a matching request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Delay, then answer normally.
+    Latency(Duration),
+    /// Answer this status with a `{"message","code"}` body.
+    Status(u16),
+    /// `429` with code `rate_limited` and, when set, `Retry-After`.
+    RateLimited {
+        /// `Retry-After` seconds.
+        retry_after: Option<u64>,
+    },
+    /// `429` with code `insufficient_credits`.
+    InsufficientCredits,
+    /// `200` with a body that is not valid JSON.
+    Malformed,
+    /// Close the connection without any response.
+    Drop,
+    /// Never answer (until the simulator shuts down or a 5-minute bound).
+    Hang,
+}
+
+/// A fault applied to the next `count` matching requests (queue order, first match wins).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// Which requests it matches.
+    pub route: FaultRoute,
+    /// What it does.
+    pub kind: FaultKind,
+    /// How many matching requests it affects; `0` queues nothing.
+    pub count: u32,
+}
 
 /// Longest latency honoured, so a typo cannot park a request for days.
 pub(crate) const MAX_LATENCY: Duration = Duration::from_secs(600);

@@ -7,7 +7,7 @@ use sha2::Sha256;
 use std::time::Duration;
 
 use super::clock;
-use super::{FileSpec, SourceStatuses};
+use super::config::{FileSpec, SourceStatuses};
 
 type HmacSha256 = Hmac<Sha256>;
 

@@ -9,7 +9,9 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 use super::clock;
+use super::config::{FileSpec, SourceStatuses};
 use super::control;
+use super::faults::FaultKind;
 use super::faults::{Target, HANG_MAX, MAX_LATENCY};
 use super::files::{self, View, RENDITIONS};
 use super::http::{
@@ -17,7 +19,6 @@ use super::http::{
     read_body, valid_id, ApiError, Resp,
 };
 use super::state::{Execution, Group, Inner, RateInfo, Shared, MAX_EXECUTIONS};
-use super::{FaultKind, FileSpec, SourceStatuses};
 
 /// Most webhook endpoints kept overall.
 const MAX_ENDPOINTS: usize = 1000;

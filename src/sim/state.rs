@@ -9,9 +9,10 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::clock;
+use super::config::{FileSpec, SimConfig, DEFAULT_WEBHOOK_SECRET};
 use super::faults::FaultQueue;
 use super::files::{self, RenderCtx, Signer, SimFile, View, STATUSES};
-use super::{FileSpec, SimConfig, SimStats, DEFAULT_WEBHOOK_SECRET};
+use super::stats::SimStats;
 
 /// Most files per account and most tool executions overall (bounded memory).
 pub(crate) const MAX_FILES_PER_ACCOUNT: usize = 100_000;

@@ -11,7 +11,20 @@ use hyper_util::rt::TokioExecutor;
 use sha2::Sha256;
 use std::time::Duration;
 
-use super::DeliveryReport;
+use super::clock;
+
+/// Outcome of [`SimHandle::deliver_webhook`](super::SimHandle::deliver_webhook), so tests can
+/// assert on retries.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryReport {
+    /// Attempts made (1-based count).
+    pub attempts: u32,
+    /// Whether some attempt got a 2xx.
+    pub delivered: bool,
+    /// Status of the last attempt that got an answer.
+    pub last_status: Option<u16>,
+}
 
 /// How long one attempt may take before it counts as "no answer" (VideoGen: 15 s).
 pub(crate) const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -47,7 +60,7 @@ async fn attempt(
     body: &Bytes,
     timeout: Duration,
 ) -> Option<u16> {
-    let ts = super::clock::now_secs();
+    let ts = clock::now_secs();
     let req = http::Request::builder()
         .method(http::Method::POST)
         .uri(uri.clone())
