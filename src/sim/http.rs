@@ -12,6 +12,9 @@ use std::time::Duration;
 /// Response type of every handler.
 pub(crate) type Resp = Response<Full<Bytes>>;
 
+/// What a `/v1` endpoint handler answers: a status and a JSON body, or an error.
+pub(crate) type ApiResult = Result<(u16, Value), ApiError>;
+
 /// Largest request body read.
 const MAX_BODY: usize = 1024 * 1024;
 /// How long reading a request body may take.

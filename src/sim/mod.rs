@@ -38,19 +38,26 @@
 //! Default accounts: `vg_sim_key_alpha` ("Alpha Studio", 20 files) and `vg_sim_key_beta`
 //! ("Beta Labs", 5 files). Display names cycle through a fixed list and end in ` #<n>`.
 
+mod account;
+mod cdn;
 mod cli;
 mod clock;
 mod config;
 mod control;
 mod faults;
+mod file_routes;
 mod files;
 mod handle;
 mod http;
-mod routes;
+mod listing;
+mod route;
 mod server;
+mod service;
 mod state;
 mod stats;
+mod tools;
 mod webhook;
+mod webhook_endpoints;
 
 #[cfg(test)]
 mod tests;

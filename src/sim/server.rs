@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-use super::routes;
+use super::service;
 use super::state::Shared;
 
 /// How long open connections may finish after shutdown.
@@ -41,7 +41,7 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         let shared = shared.clone();
         tokio::spawn(async move {
             let svc_shared = shared.clone();
-            let svc = service_fn(move |req| routes::handle(svc_shared.clone(), req));
+            let svc = service_fn(move |req| service::handle(svc_shared.clone(), req));
             let conn = builder.serve_connection(TokioIo::new(stream), svc);
             tokio::pin!(conn);
             tokio::select! {
