@@ -6,7 +6,7 @@ use super::http::{ApiError, ApiResult};
 use super::state::Shared;
 
 /// The account JSON for `key`, with its current file count.
-pub(crate) fn me(shared: &Shared, key: &str) -> ApiResult {
+pub(super) fn me(shared: &Shared, key: &str) -> ApiResult {
     let a = shared
         .account(key)
         .ok_or_else(|| ApiError::new(401, "invalid_api_key", "Invalid API key."))?;

@@ -10,7 +10,7 @@ use super::http::{error_resp, raw_resp, valid_id, ApiError, Resp};
 use super::state::Shared;
 
 /// A signed rendition URL.
-pub(crate) fn signed(shared: &Shared, id: &str, rendition: &str, query: &str) -> Resp {
+pub(super) fn signed(shared: &Shared, id: &str, rendition: &str, query: &str) -> Resp {
     if !valid_id(id) || !RENDITIONS.contains(&rendition) {
         return error_resp(&ApiError::not_found("Object"));
     }
@@ -31,7 +31,7 @@ pub(crate) fn signed(shared: &Shared, id: &str, rendition: &str, query: &str) ->
 }
 
 /// A public preview: only while the file is live and its preview is enabled.
-pub(crate) fn public(shared: &Shared, id: &str) -> Resp {
+pub(super) fn public(shared: &Shared, id: &str) -> Resp {
     let file_type = {
         let inner = shared.lock();
         match inner.files.get(id) {

@@ -8,7 +8,7 @@ use super::http::{ApiError, ApiResult};
 use super::state::Shared;
 
 /// `GET /v1/files/{id}` (`View::Plain`) or `POST /v1/files/{id}/hydrate` (`View::Hydrated`).
-pub(crate) fn render(shared: &Shared, key: &str, id: &str, view: View) -> ApiResult {
+pub(super) fn render(shared: &Shared, key: &str, id: &str, view: View) -> ApiResult {
     shared
         .render_file(id, Some(key), view)
         .map(|v| (200, v))
@@ -16,13 +16,13 @@ pub(crate) fn render(shared: &Shared, key: &str, id: &str, view: View) -> ApiRes
 }
 
 /// `POST /v1/files/{id}/archive`: the file disappears from every route, CDN included.
-pub(crate) fn archive(shared: &Shared, key: &str, id: &str) -> ApiResult {
+pub(super) fn archive(shared: &Shared, key: &str, id: &str) -> ApiResult {
     with_file(shared, key, id, |f| f.archived = true)?;
     Ok((200, json!({"fileId": id, "archived": true})))
 }
 
 /// `POST /v1/files/{id}/enable-public-preview` (`on`) or `.../disable-public-preview`.
-pub(crate) fn set_public_preview(shared: &Shared, key: &str, id: &str, on: bool) -> ApiResult {
+pub(super) fn set_public_preview(shared: &Shared, key: &str, id: &str, on: bool) -> ApiResult {
     with_file(shared, key, id, |f| f.public_preview = on)?;
     render(shared, key, id, View::Plain)
 }

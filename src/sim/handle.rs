@@ -14,7 +14,7 @@ use super::webhook::{self, DeliveryReport};
 /// A running simulator; cheap to clone, every clone controls the same instance.
 #[derive(Clone)]
 pub struct SimHandle {
-    pub(crate) shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
 }
 
 /// Binds `listen` (use port 0 in tests), seeds the accounts and serves until

@@ -10,10 +10,10 @@ use serde_json::{json, Map, Value};
 use std::time::Duration;
 
 /// Response type of every handler.
-pub(crate) type Resp = Response<Full<Bytes>>;
+pub(super) type Resp = Response<Full<Bytes>>;
 
 /// What a `/v1` endpoint handler answers: a status and a JSON body, or an error.
-pub(crate) type ApiResult = Result<(u16, Value), ApiError>;
+pub(super) type ApiResult = Result<(u16, Value), ApiError>;
 
 /// Largest request body read.
 const MAX_BODY: usize = 1024 * 1024;
@@ -22,14 +22,14 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A VideoGen-shaped error: `{"message", "code"}` with a status.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ApiError {
-    pub(crate) status: u16,
-    pub(crate) code: &'static str,
-    pub(crate) message: String,
+pub(super) struct ApiError {
+    pub(super) status: u16,
+    pub(super) code: &'static str,
+    pub(super) message: String,
 }
 
 impl ApiError {
-    pub(crate) fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+    pub(super) fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -37,17 +37,17 @@ impl ApiError {
         }
     }
 
-    pub(crate) fn not_found(what: &str) -> Self {
+    pub(super) fn not_found(what: &str) -> Self {
         Self::new(404, "not_found", format!("{what} not found."))
     }
 
-    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+    pub(super) fn invalid(message: impl Into<String>) -> Self {
         Self::new(400, "invalid_parameters", message)
     }
 }
 
 /// Whether an id is acceptable (`[A-Za-z0-9_-]{1,128}`).
-pub(crate) fn valid_id(id: &str) -> bool {
+pub(super) fn valid_id(id: &str) -> bool {
     (1..=128).contains(&id.len())
         && id
             .bytes()
@@ -55,7 +55,7 @@ pub(crate) fn valid_id(id: &str) -> bool {
 }
 
 /// [`valid_id`] as a `400 invalid_parameters`.
-pub(crate) fn check_id(id: &str) -> Result<(), ApiError> {
+pub(super) fn check_id(id: &str) -> Result<(), ApiError> {
     if valid_id(id) {
         Ok(())
     } else {
@@ -68,7 +68,7 @@ fn request_id() -> String {
 }
 
 /// A response with a fresh `x-request-id`.
-pub(crate) fn raw_resp(status: u16, content_type: &'static str, body: Bytes) -> Resp {
+pub(super) fn raw_resp(status: u16, content_type: &'static str, body: Bytes) -> Resp {
     let mut r = Response::new(Full::new(body));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let h = r.headers_mut();
@@ -80,18 +80,18 @@ pub(crate) fn raw_resp(status: u16, content_type: &'static str, body: Bytes) -> 
 }
 
 /// A JSON response.
-pub(crate) fn json_resp(status: u16, v: &Value) -> Resp {
+pub(super) fn json_resp(status: u16, v: &Value) -> Resp {
     let body = serde_json::to_vec(v).unwrap_or_default();
     raw_resp(status, "application/json", Bytes::from(body))
 }
 
 /// A `{"message","code"}` error response.
-pub(crate) fn error_resp(e: &ApiError) -> Resp {
+pub(super) fn error_resp(e: &ApiError) -> Resp {
     json_resp(e.status, &json!({"message": e.message, "code": e.code}))
 }
 
 /// Reads a request body, bounded in size and time.
-pub(crate) async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
+pub(super) async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
     match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY).collect()).await {
         Ok(Ok(c)) => Ok(c.to_bytes()),
         Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => Err(ApiError::new(
@@ -113,7 +113,7 @@ pub(crate) async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
 }
 
 /// Parses a body as a JSON object; an empty body is `{}`.
-pub(crate) fn json_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
+pub(super) fn json_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
@@ -128,7 +128,7 @@ pub(crate) fn json_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
 }
 
 /// The decoded query pairs, at most 32 so a huge query string costs little.
-pub(crate) fn query_map(query: &str) -> Vec<(String, String)> {
+pub(super) fn query_map(query: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(query.as_bytes())
         .take(32)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -136,12 +136,12 @@ pub(crate) fn query_map(query: &str) -> Vec<(String, String)> {
 }
 
 /// The first value of `key`.
-pub(crate) fn query_get<'a>(q: &'a [(String, String)], key: &str) -> Option<&'a str> {
+pub(super) fn query_get<'a>(q: &'a [(String, String)], key: &str) -> Option<&'a str> {
     q.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
 /// A `limit` parameter: `default` when absent or empty, else it must be in `1..=max`.
-pub(crate) fn parse_limit(
+pub(super) fn parse_limit(
     raw: Option<&str>,
     default: usize,
     max: usize,

@@ -9,7 +9,7 @@ use super::http::{json_object, parse_limit, query_get, query_map, ApiError, ApiR
 use super::state::Shared;
 
 /// `GET /v1/files?limit&cursor`; the cursor is `cur_<last id of the previous page>`.
-pub(crate) fn list_files(shared: &Shared, key: &str, query: &str) -> ApiResult {
+pub(super) fn list_files(shared: &Shared, key: &str, query: &str) -> ApiResult {
     let q = query_map(query);
     let limit = parse_limit(query_get(&q, "limit"), 50, 200)?;
     let cursor = query_get(&q, "cursor").filter(|c| !c.is_empty());
@@ -56,7 +56,7 @@ pub(crate) fn list_files(shared: &Shared, key: &str, query: &str) -> ApiResult {
 
 /// `POST /v1/files/search {query, numResults}`; `similarity` is synthetic, falling with rank
 /// from 0.95 to a floor of 0.5.
-pub(crate) fn search(shared: &Shared, key: &str, body: &[u8]) -> ApiResult {
+pub(super) fn search(shared: &Shared, key: &str, body: &[u8]) -> ApiResult {
     let b = json_object(body)?;
     let query = match b.get("query") {
         None | Some(Value::Null) => String::new(),

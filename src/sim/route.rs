@@ -8,7 +8,7 @@ use super::tools::TOOLS;
 
 /// Routes of the simulated API (the `/_sim` control plane is matched before this table).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Route {
+pub(super) enum Route {
     Me,
     ListFiles,
     SearchFiles,
@@ -31,7 +31,7 @@ pub(crate) enum Route {
 
 impl Route {
     /// Matches method and path.
-    pub(crate) fn parse(method: &Method, path: &str) -> Route {
+    pub(super) fn parse(method: &Method, path: &str) -> Route {
         let trimmed = path.strip_prefix('/').unwrap_or(path);
         if trimmed.len() > 1024 {
             return Route::NotFound;
@@ -64,7 +64,7 @@ impl Route {
     }
 
     /// The `by_route` key, e.g. `"POST /v1/files/{id}/hydrate"`.
-    pub(crate) fn stats_key(&self, method: &Method) -> String {
+    pub(super) fn stats_key(&self, method: &Method) -> String {
         let path = match self {
             Route::Me => "/v1/me",
             Route::ListFiles => "/v1/files",
@@ -99,7 +99,7 @@ impl Route {
     }
 
     /// The rate-limit window this route draws from (hydrate has its own, smaller quota).
-    pub(crate) fn group(&self) -> Group {
+    pub(super) fn group(&self) -> Group {
         match self {
             Route::Hydrate(_) => Group::Hydrate,
             _ => Group::Default,

@@ -15,7 +15,7 @@ use super::state::Shared;
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// Serves `listener` until shutdown; the listener is dropped on return (stops accepting).
-pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+pub(super) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()

@@ -20,7 +20,7 @@ use super::{account, cdn, clock, control, file_routes, listing, tools, webhook_e
 /// Returned by the service to make hyper close the connection without a response.
 #[derive(Debug, thiserror::Error)]
 #[error("connection dropped by fault injection")]
-pub(crate) struct DropConnection;
+pub(super) struct DropConnection;
 
 fn add_rate(resp: &mut Resp, rate: &RateInfo) {
     let h = resp.headers_mut();
@@ -129,7 +129,7 @@ fn fault_resp(kind: &FaultKind, rate: Option<RateInfo>) -> Resp {
 }
 
 /// Serves one request (hyper service function).
-pub(crate) async fn handle(
+pub(super) async fn handle(
     shared: Arc<Shared>,
     req: Request<Incoming>,
 ) -> Result<Resp, DropConnection> {

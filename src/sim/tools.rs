@@ -11,7 +11,7 @@ use super::http::{json_object, parse_limit, query_get, query_map, ApiError, ApiR
 use super::state::{Execution, Shared, MAX_EXECUTIONS};
 
 /// The tool paths the SDK calls (`POST /v1/tools/{name}`).
-pub(crate) const TOOLS: [&str; 13] = [
+pub(super) const TOOLS: [&str; 13] = [
     "generate-image",
     "generate-video-clip",
     "generate-motion-graphic",
@@ -75,7 +75,7 @@ fn execution_json(shared: &Shared, e: &Execution, with_results: bool) -> Value {
 }
 
 /// `POST /v1/tools/{tool}`: `202` with a pending execution.
-pub(crate) fn start_tool(shared: &Shared, key: &str, tool: &str, body: &[u8]) -> ApiResult {
+pub(super) fn start_tool(shared: &Shared, key: &str, tool: &str, body: &[u8]) -> ApiResult {
     let b = json_object(body)?;
     let prompt = b
         .get("prompt")
@@ -119,7 +119,7 @@ pub(crate) fn start_tool(shared: &Shared, key: &str, tool: &str, body: &[u8]) ->
 }
 
 /// `GET /v1/tools/executions/{id}`: counts the poll; the second one completes the execution.
-pub(crate) fn get_execution(shared: &Shared, key: &str, id: &str) -> ApiResult {
+pub(super) fn get_execution(shared: &Shared, key: &str, id: &str) -> ApiResult {
     let snapshot = {
         let mut inner = shared.lock();
         let inner = &mut *inner;
@@ -164,7 +164,7 @@ pub(crate) fn get_execution(shared: &Shared, key: &str, id: &str) -> ApiResult {
 }
 
 /// `POST /v1/tools/executions/{id}/cancel`: only a pending execution changes.
-pub(crate) fn cancel_execution(shared: &Shared, key: &str, id: &str) -> ApiResult {
+pub(super) fn cancel_execution(shared: &Shared, key: &str, id: &str) -> ApiResult {
     let e = {
         let mut inner = shared.lock();
         let e = inner
@@ -181,7 +181,7 @@ pub(crate) fn cancel_execution(shared: &Shared, key: &str, id: &str) -> ApiResul
 }
 
 /// `GET /v1/tools/executions?limit`: newest first, without results.
-pub(crate) fn list_executions(shared: &Shared, key: &str, query: &str) -> ApiResult {
+pub(super) fn list_executions(shared: &Shared, key: &str, query: &str) -> ApiResult {
     let q = query_map(query);
     let limit = parse_limit(query_get(&q, "limit"), 20, 100)?;
     let (list, has_more) = {

@@ -12,7 +12,7 @@ use super::state::{Endpoint, Shared};
 const MAX_ENDPOINTS: usize = 1000;
 
 /// `GET /v1/webhooks/endpoints`: all of `key`'s endpoints on one page.
-pub(crate) fn list(shared: &Shared, key: &str) -> ApiResult {
+pub(super) fn list(shared: &Shared, key: &str) -> ApiResult {
     let inner = shared.lock();
     let list: Vec<Value> = inner
         .endpoints
@@ -28,7 +28,7 @@ pub(crate) fn list(shared: &Shared, key: &str) -> ApiResult {
 
 /// `POST /v1/webhooks/endpoints {url, events, description}`: `201` with the endpoint and the
 /// signing secret deliveries will use.
-pub(crate) fn create(shared: &Shared, key: &str, body: &[u8]) -> ApiResult {
+pub(super) fn create(shared: &Shared, key: &str, body: &[u8]) -> ApiResult {
     let b = json_object(body)?;
     let url = match b.get("url").and_then(Value::as_str) {
         Some(u) if u.starts_with("http://") || u.starts_with("https://") => u.to_string(),
@@ -63,7 +63,7 @@ pub(crate) fn create(shared: &Shared, key: &str, body: &[u8]) -> ApiResult {
 }
 
 /// `DELETE /v1/webhooks/endpoints/{id}`: `404` unless `key` owns it.
-pub(crate) fn delete(shared: &Shared, key: &str, id: &str) -> ApiResult {
+pub(super) fn delete(shared: &Shared, key: &str, id: &str) -> ApiResult {
     let mut inner = shared.lock();
     let before = inner.endpoints.len();
     inner
