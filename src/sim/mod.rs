@@ -37,6 +37,37 @@
 //!
 //! Default accounts: `vg_sim_key_alpha` ("Alpha Studio", 20 files) and `vg_sim_key_beta`
 //! ("Beta Labs", 5 files). Display names cycle through a fixed list and end in ` #<n>`.
+//!
+//! # Layout
+//!
+//! Data flows one way, down this table: each module uses only modules listed above it, and
+//! this file only declares modules and re-exports the public API.
+//!
+//! | module | its one job | uses |
+//! |---|---|---|
+//! | `clock` | Unix time, ISO 8601 and `X-Amz-Date` formats | |
+//! | `config` | [`SimConfig`], [`SimAccount`], [`FileSpec`], [`SourceStatuses`] | |
+//! | `stats` | [`SimStats`], the request counters | |
+//! | `http` | response type, `{"message","code"}` errors, bounded body reads, query and id parsing | |
+//! | `faults` | [`Fault`] types, the fault queue, the control plane's fault JSON | |
+//! | `webhook` | Standard Webhooks signing and delivery with retries, [`DeliveryReport`] | `clock` |
+//! | `files` | the StorageFile model: seeding, rendering, presigned URLs, CDN bytes | `clock`, `config` |
+//! | `state` | accounts, files, executions, counters, rate windows, faults behind one mutex | `clock`, `config`, `stats`, `faults`, `files` |
+//! | `account` | `GET /v1/me` | `http`, `state` |
+//! | `file_routes` | `GET /v1/files/{id}`, hydrate, archive, public-preview toggles | `http`, `files`, `state` |
+//! | `listing` | `GET /v1/files` paging and `POST /v1/files/search` | `http`, `files`, `state` |
+//! | `tools` | tool executions: start, poll, cancel, list | `clock`, `config`, `http`, `files`, `state` |
+//! | `webhook_endpoints` | the `/v1/webhooks/endpoints` registry | `clock`, `http`, `state` |
+//! | `cdn` | the fake CDN: signed renditions and public previews | `clock`, `http`, `files`, `state` |
+//! | `route` | the URL table: method + path → route, counter key, rate-limit group | `state`, `tools` |
+//! | `control` | the `/_sim` control plane | `config`, `http`, `faults`, `webhook`, `files`, `state` |
+//! | `service` | one request's pipeline: count, fault, auth, rate limit, dispatch | `clock`, `http`, `faults`, `files`, `state`, the six route modules above, `route`, `control` |
+//! | `server` | the accept loop and graceful shutdown | `state`, `service` |
+//! | `handle` | [`start`] and [`SimHandle`], in-process control of a running instance | `config`, `stats`, `faults`, `webhook`, `state`, `server` |
+//! | `cli` | `hydrant sim` ([`SimArgs`], [`run`]) | `config`, `handle` |
+//!
+//! HTTP-level tests live in `tests/`, one file per module they exercise; unit tests sit
+//! beside their code.
 
 mod account;
 mod cdn;

@@ -123,7 +123,7 @@ mod tests {
 
     #[test]
     fn signature_matches_known_vectors() {
-        // Vectors computed with the SDK's algorithm (verify_webhook_signature.py) in Python.
+        // Vectors computed in Python with the SDK's verification algorithm.
         let key = decode_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
         assert_eq!(
             sign(
