@@ -5,7 +5,8 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{start, SimConfig};
+use super::config::SimConfig;
+use super::handle::start;
 
 /// Flags of `hydrant sim`.
 #[derive(clap::Args, Debug, Clone)]

@@ -3,7 +3,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Unix time in fractional seconds.
-pub(crate) fn now_f64() -> f64 {
+pub(super) fn now_f64() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
@@ -11,7 +11,7 @@ pub(crate) fn now_f64() -> f64 {
 }
 
 /// Unix time in whole seconds.
-pub(crate) fn now_secs() -> u64 {
+pub(super) fn now_secs() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -23,7 +23,7 @@ fn parts(secs: u64) -> Option<time::OffsetDateTime> {
 }
 
 /// `2025-11-23T12:00:00.000Z`.
-pub(crate) fn iso8601(secs: u64) -> String {
+pub(super) fn iso8601(secs: u64) -> String {
     match parts(secs) {
         Some(t) => format!(
             "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000Z",
@@ -39,7 +39,7 @@ pub(crate) fn iso8601(secs: u64) -> String {
 }
 
 /// `20251123T120000Z`, the `X-Amz-Date` format.
-pub(crate) fn amz_date(secs: u64) -> String {
+pub(super) fn amz_date(secs: u64) -> String {
     match parts(secs) {
         Some(t) => format!(
             "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
@@ -55,7 +55,7 @@ pub(crate) fn amz_date(secs: u64) -> String {
 }
 
 /// Parses an `X-Amz-Date` back to Unix seconds.
-pub(crate) fn parse_amz_date(s: &str) -> Option<u64> {
+pub(super) fn parse_amz_date(s: &str) -> Option<u64> {
     let b = s.as_bytes();
     if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
         return None;

@@ -20,14 +20,15 @@ use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::config::{FileSpec, SourceStatuses};
 use super::faults;
-use super::files::View;
-use super::routes::{error_resp, json_object, json_resp, read_body, ApiError, Resp};
+use super::files::{View, STATUSES};
+use super::http::{error_resp, json_object, json_resp, read_body, ApiError, Resp};
 use super::state::Shared;
-use super::{webhook, FileSpec, SourceStatuses};
+use super::webhook;
 
 /// Serves one control-plane request.
-pub(crate) async fn handle(
+pub(super) async fn handle(
     shared: &Arc<Shared>,
     method: &Method,
     path: &str,
@@ -147,7 +148,7 @@ fn create_file(shared: &Shared, body: &[u8]) -> Result<Value, ApiError> {
         ("hls", &mut st.hls),
     ] {
         if let Some(s) = statuses.get(name).and_then(Value::as_str) {
-            if !super::files::STATUSES.contains(&s) {
+            if !STATUSES.contains(&s) {
                 return Err(ApiError::invalid(format!("Invalid status for {name}.")));
             }
             *slot = s.to_string();

@@ -4,50 +4,94 @@
 use serde_json::Value;
 use std::time::Duration;
 
-use super::{Fault, FaultKind, FaultRoute};
+/// Which requests a queued [`Fault`] applies to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FaultRoute {
+    /// Every request except the `/_sim` control plane.
+    Any,
+    /// `POST /v1/files/{id}/hydrate`.
+    Hydrate,
+    /// `GET /v1/files/{id}`.
+    GetFile,
+    /// Any request whose path starts with this prefix.
+    Other(String),
+}
+
+/// What a queued fault does to a matching request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Delay, then answer normally.
+    Latency(Duration),
+    /// Answer this status with a `{"message","code"}` body.
+    Status(u16),
+    /// `429` with code `rate_limited` and, when set, `Retry-After`.
+    RateLimited {
+        /// `Retry-After` seconds.
+        retry_after: Option<u64>,
+    },
+    /// `429` with code `insufficient_credits`.
+    InsufficientCredits,
+    /// `200` with a body that is not valid JSON.
+    Malformed,
+    /// Close the connection without any response.
+    Drop,
+    /// Never answer (until the simulator shuts down or a 5-minute bound).
+    Hang,
+}
+
+/// A fault applied to the next `count` matching requests (queue order, first match wins).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Fault {
+    /// Which requests it matches.
+    pub route: FaultRoute,
+    /// What it does.
+    pub kind: FaultKind,
+    /// How many matching requests it affects; `0` queues nothing.
+    pub count: u32,
+}
 
 /// Longest latency honoured, so a typo cannot park a request for days.
-pub(crate) const MAX_LATENCY: Duration = Duration::from_secs(600);
+pub(super) const MAX_LATENCY: Duration = Duration::from_secs(600);
 
 /// How long a `Hang` fault holds a request at most (shutdown ends it earlier).
-pub(crate) const HANG_MAX: Duration = Duration::from_secs(300);
+pub(super) const HANG_MAX: Duration = Duration::from_secs(300);
 
 /// Most faults queued at once.
 const MAX_QUEUED: usize = 10_000;
 
 /// The request attributes a fault route is matched against.
-pub(crate) struct Target<'a> {
-    pub path: &'a str,
-    pub is_hydrate: bool,
-    pub is_get_file: bool,
+pub(super) struct Target<'a> {
+    pub(super) path: &'a str,
+    pub(super) is_hydrate: bool,
+    pub(super) is_get_file: bool,
 }
 
 /// Queued faults, oldest first.
 #[derive(Default, Debug)]
-pub(crate) struct FaultQueue {
+pub(super) struct FaultQueue {
     queue: Vec<Fault>,
 }
 
 impl FaultQueue {
     /// Queues a fault (ignored when `count` is 0 or the queue is full).
-    pub(crate) fn push(&mut self, fault: Fault) {
+    pub(super) fn push(&mut self, fault: Fault) {
         if fault.count > 0 && self.queue.len() < MAX_QUEUED {
             self.queue.push(fault);
         }
     }
 
     /// Drops every queued fault.
-    pub(crate) fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.queue.clear();
     }
 
     /// Number of queued faults.
-    pub(crate) fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.queue.len()
     }
 
     /// Consumes one use of the first fault matching `target`.
-    pub(crate) fn take(&mut self, target: &Target<'_>) -> Option<FaultKind> {
+    pub(super) fn take(&mut self, target: &Target<'_>) -> Option<FaultKind> {
         let idx = self.queue.iter().position(|f| matches(&f.route, target))?;
         let fault = self.queue.get_mut(idx)?;
         let kind = fault.kind.clone();
@@ -70,7 +114,7 @@ fn matches(route: &FaultRoute, t: &Target<'_>) -> bool {
 
 /// Why a control-plane fault was refused.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum FaultParseError {
+pub(super) enum FaultParseError {
     /// The body is not a JSON object.
     #[error("fault must be a JSON object")]
     NotObject,
@@ -92,7 +136,7 @@ fn uint(v: &Value, key: &'static str) -> Result<Option<u64>, FaultParseError> {
 }
 
 /// Parses `{"route","kind","ms","status","retryAfter","count"}`.
-pub(crate) fn parse(v: &Value) -> Result<Fault, FaultParseError> {
+pub(super) fn parse(v: &Value) -> Result<Fault, FaultParseError> {
     if !v.is_object() {
         return Err(FaultParseError::NotObject);
     }

@@ -7,15 +7,15 @@ use sha2::Sha256;
 use std::time::Duration;
 
 use super::clock;
-use super::{FileSpec, SourceStatuses};
+use super::config::{FileSpec, SourceStatuses};
 
 type HmacSha256 = Hmac<Sha256>;
 
 /// The four signed renditions, in wire order.
-pub(crate) const RENDITIONS: [&str; 4] = ["download", "preview", "thumbnail", "hls"];
+pub(super) const RENDITIONS: [&str; 4] = ["download", "preview", "thumbnail", "hls"];
 
 /// Statuses a source may have.
-pub(crate) const STATUSES: [&str; 4] = ["pending", "ready", "failed", "skipped"];
+pub(super) const STATUSES: [&str; 4] = ["pending", "ready", "failed", "skipped"];
 
 const TITLES: [&str; 8] = [
     "Product launch",
@@ -30,24 +30,24 @@ const TITLES: [&str; 8] = [
 
 /// One stored file.
 #[derive(Clone, Debug)]
-pub(crate) struct SimFile {
-    pub id: String,
-    pub owner: String,
-    pub file_type: String,
-    pub display_name: String,
-    pub description: Option<String>,
-    pub duration_seconds: Option<f64>,
-    pub created_at: u64,
-    pub statuses: SourceStatuses,
-    pub public_preview: bool,
-    pub source_tool_type: Option<String>,
-    pub source_tool_execution_id: Option<String>,
-    pub archived: bool,
+pub(super) struct SimFile {
+    pub(super) id: String,
+    pub(super) owner: String,
+    pub(super) file_type: String,
+    pub(super) display_name: String,
+    pub(super) description: Option<String>,
+    pub(super) duration_seconds: Option<f64>,
+    pub(super) created_at: u64,
+    pub(super) statuses: SourceStatuses,
+    pub(super) public_preview: bool,
+    pub(super) source_tool_type: Option<String>,
+    pub(super) source_tool_execution_id: Option<String>,
+    pub(super) archived: bool,
 }
 
 impl SimFile {
     /// Builds a file from a spec; statuses outside [`STATUSES`] become `failed`.
-    pub(crate) fn from_spec(id: String, owner: String, spec: FileSpec, created_at: u64) -> Self {
+    pub(super) fn from_spec(id: String, owner: String, spec: FileSpec, created_at: u64) -> Self {
         let norm = |s: String| {
             if STATUSES.contains(&s.as_str()) {
                 s
@@ -78,7 +78,7 @@ impl SimFile {
     }
 
     /// The status of a rendition by name.
-    pub(crate) fn status(&self, rendition: &str) -> Option<&str> {
+    fn status(&self, rendition: &str) -> Option<&str> {
         let s = &self.statuses;
         Some(match rendition {
             "download" => &s.download,
@@ -90,7 +90,7 @@ impl SimFile {
     }
 
     /// Mutable access to a rendition's status by name.
-    pub(crate) fn status_mut(&mut self, rendition: &str) -> Option<&mut String> {
+    pub(super) fn status_mut(&mut self, rendition: &str) -> Option<&mut String> {
         let s = &mut self.statuses;
         Some(match rendition {
             "download" => &mut s.download,
@@ -103,7 +103,7 @@ impl SimFile {
 }
 
 /// The deterministic seed spec for file number `n` (1-based) of an account.
-pub(crate) fn seed_spec(n: usize) -> FileSpec {
+pub(super) fn seed_spec(n: usize) -> FileSpec {
     let title = TITLES.get(n % TITLES.len()).copied().unwrap_or("Clip");
     let mut spec = FileSpec {
         display_name: format!("{title} #{n}"),
@@ -129,7 +129,7 @@ pub(crate) fn seed_spec(n: usize) -> FileSpec {
 
 /// Which shape to render.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum View {
+pub(super) enum View {
     /// `GET /v1/files/{id}`: statuses, no signed urls.
     Plain,
     /// Hydrated: fresh signed urls for every ready source.
@@ -137,11 +137,11 @@ pub(crate) enum View {
 }
 
 /// Everything rendering needs besides the file.
-pub(crate) struct RenderCtx<'a> {
-    pub base_url: &'a str,
-    pub signer: &'a Signer,
-    pub now: f64,
-    pub lifetime: Duration,
+pub(super) struct RenderCtx<'a> {
+    pub(super) base_url: &'a str,
+    pub(super) signer: &'a Signer,
+    pub(super) now: f64,
+    pub(super) lifetime: Duration,
 }
 
 /// Width and height of a rendition, where sensible.
@@ -194,7 +194,7 @@ fn source_json(
 }
 
 /// Renders a StorageFile in the camelCase wire shape.
-pub(crate) fn render(file: &SimFile, view: View, ctx: &RenderCtx<'_>) -> Value {
+pub(super) fn render(file: &SimFile, view: View, ctx: &RenderCtx<'_>) -> Value {
     let mut m = Map::new();
     m.insert("fileId".into(), json!(file.id));
     m.insert("type".into(), json!(file.file_type));
@@ -264,7 +264,7 @@ pub(crate) fn render(file: &SimFile, view: View, ctx: &RenderCtx<'_>) -> Value {
 }
 
 /// A short stable hex tag derived from a string (not secret; for ids only).
-pub(crate) fn hex16(s: &str) -> String {
+fn hex16(s: &str) -> String {
     format!("{:016x}", fnv1a(s.as_bytes()))
 }
 
@@ -307,7 +307,7 @@ fn from_hex(s: &str) -> Option<Vec<u8>> {
 
 /// Why a CDN URL was refused.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum CdnError {
+pub(super) enum CdnError {
     /// A parameter is missing or malformed.
     #[error("Malformed presigned URL.")]
     Malformed,
@@ -320,12 +320,12 @@ pub(crate) enum CdnError {
 }
 
 /// Mints and verifies the fake presigned URLs with a per-instance random key.
-pub(crate) struct Signer {
+pub(super) struct Signer {
     key: [u8; 32],
 }
 
 impl Signer {
-    pub(crate) fn new(key: [u8; 32]) -> Self {
+    pub(super) fn new(key: [u8; 32]) -> Self {
         Self { key }
     }
 
@@ -345,7 +345,7 @@ impl Signer {
     }
 
     /// Builds a presigned URL for explicit parameters (tests use it to forge expired ones).
-    pub(crate) fn url(
+    pub(super) fn url(
         &self,
         base_url: &str,
         file_id: &str,
@@ -388,7 +388,7 @@ impl Signer {
     }
 
     /// Checks a CDN request's query against the signature and the clock.
-    pub(crate) fn verify(
+    pub(super) fn verify(
         &self,
         file_id: &str,
         rendition: &str,
@@ -433,7 +433,7 @@ impl Signer {
 }
 
 /// Length of the bytes served for a rendition (also its `fileBytes`).
-pub(crate) fn cdn_len(rendition: &str) -> usize {
+fn cdn_len(rendition: &str) -> usize {
     match rendition {
         "download" => 8192,
         "preview" | "public" => 4096,
@@ -443,7 +443,7 @@ pub(crate) fn cdn_len(rendition: &str) -> usize {
 }
 
 /// Content type of a rendition of a file of `file_type`.
-pub(crate) fn content_type(file_type: &str, rendition: &str) -> &'static str {
+pub(super) fn content_type(file_type: &str, rendition: &str) -> &'static str {
     match (rendition, file_type) {
         ("hls", _) => "application/vnd.apple.mpegurl",
         ("thumbnail", _) => "image/jpeg",
@@ -456,7 +456,7 @@ pub(crate) fn content_type(file_type: &str, rendition: &str) -> &'static str {
 }
 
 /// Deterministic bytes for `(file_id, rendition)`: a playlist for hls, pseudo-random otherwise.
-pub(crate) fn cdn_bytes(file_id: &str, rendition: &str) -> Vec<u8> {
+pub(super) fn cdn_bytes(file_id: &str, rendition: &str) -> Vec<u8> {
     if rendition == "hls" {
         return format!(
             "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n# {file_id}\n\

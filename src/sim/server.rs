@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-use super::routes;
+use super::service;
 use super::state::Shared;
 
 /// How long open connections may finish after shutdown.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// Serves `listener` until shutdown; the listener is dropped on return (stops accepting).
-pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
+pub(super) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -41,7 +41,7 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         let shared = shared.clone();
         tokio::spawn(async move {
             let svc_shared = shared.clone();
-            let svc = service_fn(move |req| routes::handle(svc_shared.clone(), req));
+            let svc = service_fn(move |req| service::handle(svc_shared.clone(), req));
             let conn = builder.serve_connection(TokioIo::new(stream), svc);
             tokio::pin!(conn);
             tokio::select! {

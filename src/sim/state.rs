@@ -9,95 +9,96 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::clock;
+use super::config::{FileSpec, SimConfig, DEFAULT_WEBHOOK_SECRET};
 use super::faults::FaultQueue;
 use super::files::{self, RenderCtx, Signer, SimFile, View, STATUSES};
-use super::{FileSpec, SimConfig, SimStats, DEFAULT_WEBHOOK_SECRET};
+use super::stats::SimStats;
 
-/// Most files per account and most tool executions overall (bounded memory).
-pub(crate) const MAX_FILES_PER_ACCOUNT: usize = 100_000;
+/// Most files per account (bounded memory).
+const MAX_FILES_PER_ACCOUNT: usize = 100_000;
 /// Most tool executions kept.
-pub(crate) const MAX_EXECUTIONS: usize = 100_000;
+pub(super) const MAX_EXECUTIONS: usize = 100_000;
 /// Most distinct file ids tracked for per-file hydrate counts.
 const MAX_BY_FILE: usize = 100_000;
 
 /// An immutable account record.
 #[derive(Clone, Debug)]
-pub(crate) struct AccountInfo {
-    pub api_key: String,
-    pub name: String,
-    pub short: String,
+pub(super) struct AccountInfo {
+    pub(super) api_key: String,
+    pub(super) name: String,
+    pub(super) short: String,
 }
 
 /// Rate-limit endpoint groups.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Group {
+pub(super) enum Group {
     Hydrate,
     Default,
 }
 
 /// Usage within one hourly window.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Window {
+pub(super) struct Window {
     start: u64,
     used: u32,
 }
 
 /// The result of a rate-limit check, rendered as `X-RateLimit-*` headers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct RateInfo {
-    pub limit: u32,
-    pub remaining: u32,
-    pub reset: u64,
-    pub allowed: bool,
+pub(super) struct RateInfo {
+    pub(super) limit: u32,
+    pub(super) remaining: u32,
+    pub(super) reset: u64,
+    pub(super) allowed: bool,
 }
 
 /// A simulated tool execution.
 #[derive(Clone, Debug)]
-pub(crate) struct Execution {
-    pub id: String,
-    pub owner: String,
-    pub tool_type: String,
-    pub output_type: &'static str,
-    pub created_at: u64,
-    pub polls: u32,
-    pub status: &'static str,
-    pub output_file: Option<String>,
+pub(super) struct Execution {
+    pub(super) id: String,
+    pub(super) owner: String,
+    pub(super) tool_type: String,
+    pub(super) output_type: &'static str,
+    pub(super) created_at: u64,
+    pub(super) polls: u32,
+    pub(super) status: &'static str,
+    pub(super) output_file: Option<String>,
 }
 
 /// A registered webhook endpoint.
 #[derive(Clone, Debug)]
-pub(crate) struct Endpoint {
-    pub owner: String,
-    pub json: Value,
+pub(super) struct Endpoint {
+    pub(super) owner: String,
+    pub(super) json: Value,
 }
 
 /// Mutable state.
-pub(crate) struct Inner {
-    pub url_lifetime: Duration,
-    pub hydrate_quota: u32,
-    pub default_quota: u32,
-    pub files: HashMap<String, SimFile>,
-    pub order: HashMap<String, Vec<String>>,
-    pub next_seq: HashMap<String, usize>,
-    pub executions: HashMap<String, Execution>,
-    pub exec_order: Vec<String>,
-    pub prompts: HashMap<String, String>,
-    pub endpoints: Vec<Endpoint>,
-    pub stats: SimStats,
-    pub by_file: HashMap<String, u64>,
-    pub windows: HashMap<(String, Group), Window>,
-    pub faults: FaultQueue,
+pub(super) struct Inner {
+    pub(super) url_lifetime: Duration,
+    pub(super) hydrate_quota: u32,
+    pub(super) default_quota: u32,
+    pub(super) files: HashMap<String, SimFile>,
+    pub(super) order: HashMap<String, Vec<String>>,
+    pub(super) next_seq: HashMap<String, usize>,
+    pub(super) executions: HashMap<String, Execution>,
+    pub(super) exec_order: Vec<String>,
+    pub(super) prompts: HashMap<String, String>,
+    pub(super) endpoints: Vec<Endpoint>,
+    pub(super) stats: SimStats,
+    pub(super) by_file: HashMap<String, u64>,
+    pub(super) windows: HashMap<(String, Group), Window>,
+    pub(super) faults: FaultQueue,
 }
 
 /// Everything the server tasks and handles share.
-pub(crate) struct Shared {
-    pub addr: SocketAddr,
-    pub base_url: String,
-    pub signer: Signer,
-    pub accounts: Vec<AccountInfo>,
-    pub webhook_secret: Option<String>,
-    pub inner: Mutex<Inner>,
-    pub shutdown: watch::Sender<bool>,
+pub(super) struct Shared {
+    pub(super) addr: SocketAddr,
+    pub(super) base_url: String,
+    pub(super) signer: Signer,
+    pub(super) accounts: Vec<AccountInfo>,
+    pub(super) webhook_secret: Option<String>,
+    pub(super) inner: Mutex<Inner>,
+    pub(super) shutdown: watch::Sender<bool>,
 }
 
 fn short_name(api_key: &str, name: &str, idx: usize, taken: &[AccountInfo]) -> String {
@@ -123,7 +124,7 @@ fn short_name(api_key: &str, name: &str, idx: usize, taken: &[AccountInfo]) -> S
 
 impl Shared {
     /// Builds the state and seeds every account.
-    pub(crate) fn new(cfg: SimConfig, addr: SocketAddr) -> Self {
+    pub(super) fn new(cfg: SimConfig, addr: SocketAddr) -> Self {
         let host = match addr.ip() {
             ip if ip.is_unspecified() && ip.is_ipv4() => {
                 SocketAddr::from(([127, 0, 0, 1], addr.port()))
@@ -179,17 +180,17 @@ impl Shared {
     }
 
     /// Locks the state; a poisoned lock is recovered (the state stays usable).
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The account for a bearer token.
-    pub(crate) fn account(&self, api_key: &str) -> Option<&AccountInfo> {
+    pub(super) fn account(&self, api_key: &str) -> Option<&AccountInfo> {
         self.accounts.iter().find(|a| a.api_key == api_key)
     }
 
     /// Creates a file; `tool` records the producing tool type and execution id.
-    pub(crate) fn create_file(
+    pub(super) fn create_file(
         &self,
         api_key: &str,
         spec: FileSpec,
@@ -201,7 +202,7 @@ impl Shared {
     }
 
     /// Renders a live (not archived) file visible to `owner` (any owner when `None`).
-    pub(crate) fn render_file(
+    pub(super) fn render_file(
         &self,
         file_id: &str,
         owner: Option<&str>,
@@ -219,7 +220,7 @@ impl Shared {
     }
 
     /// Renders a file snapshot.
-    pub(crate) fn render(&self, file: &SimFile, view: View, lifetime: Duration) -> Value {
+    pub(super) fn render(&self, file: &SimFile, view: View, lifetime: Duration) -> Value {
         let ctx = RenderCtx {
             base_url: &self.base_url,
             signer: &self.signer,
@@ -230,7 +231,7 @@ impl Shared {
     }
 
     /// `{event, fileId, occurredAt, file}` with a hydrated file.
-    pub(crate) fn file_event(&self, event: &str, file_id: &str) -> Option<Value> {
+    pub(super) fn file_event(&self, event: &str, file_id: &str) -> Option<Value> {
         let file = self.render_file(file_id, None, View::Hydrated)?;
         Some(json!({
             "event": event,
@@ -241,7 +242,7 @@ impl Shared {
     }
 
     /// The per-call secret, else the configured one, else [`DEFAULT_WEBHOOK_SECRET`].
-    pub(crate) fn webhook_secret_or(&self, secret: &str) -> String {
+    pub(super) fn webhook_secret_or(&self, secret: &str) -> String {
         if !secret.is_empty() {
             return secret.to_string();
         }
@@ -252,7 +253,7 @@ impl Shared {
     }
 
     /// Resolves when shutdown has been requested.
-    pub(crate) async fn wait_shutdown(&self) {
+    pub(super) async fn wait_shutdown(&self) {
         let mut rx = self.shutdown.subscribe();
         loop {
             if *rx.borrow_and_update() {
@@ -267,7 +268,7 @@ impl Shared {
 
 impl Inner {
     /// Stores a new file for `account` and returns its id (`None` past the per-account cap).
-    pub(crate) fn insert_file(
+    pub(super) fn insert_file(
         &mut self,
         account: &AccountInfo,
         spec: FileSpec,
@@ -294,13 +295,13 @@ impl Inner {
     }
 
     /// Zeroes the counters.
-    pub(crate) fn reset_stats(&mut self) {
+    pub(super) fn reset_stats(&mut self) {
         self.stats = SimStats::default();
         self.by_file.clear();
     }
 
     /// Sets a rendition's status; false when anything is unknown.
-    pub(crate) fn set_status(&mut self, file_id: &str, rendition: &str, status: &str) -> bool {
+    pub(super) fn set_status(&mut self, file_id: &str, rendition: &str, status: &str) -> bool {
         if !STATUSES.contains(&status) {
             return false;
         }
@@ -318,7 +319,7 @@ impl Inner {
     }
 
     /// Counts a hydrate call for a file id.
-    pub(crate) fn count_file_hydrate(&mut self, file_id: &str) {
+    pub(super) fn count_file_hydrate(&mut self, file_id: &str) {
         if let Some(n) = self.by_file.get_mut(file_id) {
             *n += 1;
         } else if self.by_file.len() < MAX_BY_FILE {
@@ -327,7 +328,7 @@ impl Inner {
     }
 
     /// Quota of a group.
-    pub(crate) fn quota(&self, group: Group) -> u32 {
+    fn quota(&self, group: Group) -> u32 {
         match group {
             Group::Hydrate => self.hydrate_quota,
             Group::Default => self.default_quota,
@@ -335,7 +336,7 @@ impl Inner {
     }
 
     /// The window state without consuming (for fault responses).
-    pub(crate) fn peek_rate(&self, api_key: &str, group: Group, now: u64) -> RateInfo {
+    pub(super) fn peek_rate(&self, api_key: &str, group: Group, now: u64) -> RateInfo {
         let start = now - now % 3600;
         let limit = self.quota(group);
         let used = self
@@ -352,7 +353,7 @@ impl Inner {
     }
 
     /// Consumes one call from the key's window of `group`, if any is left.
-    pub(crate) fn take_rate(&mut self, api_key: &str, group: Group, now: u64) -> RateInfo {
+    pub(super) fn take_rate(&mut self, api_key: &str, group: Group, now: u64) -> RateInfo {
         let start = now - now % 3600;
         let limit = self.quota(group);
         let w = self

@@ -11,10 +11,23 @@ use hyper_util::rt::TokioExecutor;
 use sha2::Sha256;
 use std::time::Duration;
 
-use super::DeliveryReport;
+use super::clock;
+
+/// Outcome of [`SimHandle::deliver_webhook`](super::SimHandle::deliver_webhook), so tests can
+/// assert on retries.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryReport {
+    /// Attempts made (1-based count).
+    pub attempts: u32,
+    /// Whether some attempt got a 2xx.
+    pub delivered: bool,
+    /// Status of the last attempt that got an answer.
+    pub last_status: Option<u16>,
+}
 
 /// How long one attempt may take before it counts as "no answer" (VideoGen: 15 s).
-pub(crate) const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
+pub(super) const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Upper bound on attempts and on one backoff step.
 const MAX_ATTEMPTS: u32 = 20;
@@ -22,14 +35,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 /// The HMAC key for a secret, as the SDK derives it: strip `whsec_`, base64-decode, else the
 /// raw UTF-8 bytes.
-pub(crate) fn decode_secret(secret: &str) -> Vec<u8> {
+pub(super) fn decode_secret(secret: &str) -> Vec<u8> {
     let v = secret.trim();
     let v = v.strip_prefix("whsec_").unwrap_or(v);
     STANDARD.decode(v).unwrap_or_else(|_| v.as_bytes().to_vec())
 }
 
 /// The `webhook-signature` value: `v1,<base64 HMAC-SHA256(key, "{id}.{ts}." + body)>`.
-pub(crate) fn sign(key: &[u8], msg_id: &str, timestamp: u64, body: &[u8]) -> String {
+pub(super) fn sign(key: &[u8], msg_id: &str, timestamp: u64, body: &[u8]) -> String {
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
         return String::new();
     };
@@ -47,7 +60,7 @@ async fn attempt(
     body: &Bytes,
     timeout: Duration,
 ) -> Option<u16> {
-    let ts = super::clock::now_secs();
+    let ts = clock::now_secs();
     let req = http::Request::builder()
         .method(http::Method::POST)
         .uri(uri.clone())
@@ -69,7 +82,7 @@ async fn attempt(
 }
 
 /// Delivers `event` to `url` with up to `max_attempts` attempts (at least 1, at most 20).
-pub(crate) async fn deliver(
+pub(super) async fn deliver(
     url: &str,
     secret: &str,
     event: &serde_json::Value,
@@ -110,7 +123,7 @@ mod tests {
 
     #[test]
     fn signature_matches_known_vectors() {
-        // Vectors computed with the SDK's algorithm (verify_webhook_signature.py) in Python.
+        // Vectors computed in Python with the SDK's verification algorithm.
         let key = decode_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
         assert_eq!(
             sign(
