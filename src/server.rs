@@ -26,7 +26,7 @@ use crate::routes;
 
 /// Answer one request: dispatch, then count and log it. The log line never includes the
 /// query string (signed URLs carry their signature there) nor any header value.
-pub async fn respond(app: &Arc<App>, req: Request<Incoming>) -> hyper::Response<Body> {
+pub async fn answer(app: &Arc<App>, req: Request<Incoming>) -> hyper::Response<Body> {
     let start = crate::clock::stopwatch();
     let method = req.method().clone();
     let path_len = req.uri().path().len();
@@ -97,7 +97,7 @@ pub async fn serve(
                 let app = app.clone();
                 let svc = service_fn(move |req| {
                     let app = app.clone();
-                    async move { Ok::<_, Infallible>(respond(&app, req).await) }
+                    async move { Ok::<_, Infallible>(answer(&app, req).await) }
                 });
                 let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
                 let conn = graceful.watch(conn);

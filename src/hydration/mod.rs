@@ -6,6 +6,7 @@
 //! * [`entry`] — what is derived once per insert (Locations, deadlines).
 //! * `store` — moka (bounded by bytes, decides evictions) behind a lock-free read index, keyed by
 //!   a keyed digest of `(tenant, fileId)`.
+//! * `lenient` — serde plumbing that reads mistyped fields as absent.
 //! * `tier` — the seam for a tier shared by replicas, under the in-memory store.
 //! * `loader` — the seam for the upstream hydrate call.
 //! * `hydrator` — single flight, refresh ahead, stale-if-error, invalidation, priming.
@@ -16,6 +17,7 @@
 pub mod entry;
 pub mod file;
 pub(crate) mod hydrator;
+mod lenient;
 pub(crate) mod loader;
 pub mod policy;
 pub(crate) mod prime;

@@ -13,12 +13,13 @@
 //! entries are hot.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use moka::notification::RemovalCause;
 use moka::sync::Cache;
 use moka::Expiry;
+use parking_lot::Mutex;
 use tokio::time::Instant;
 
 use crate::clock;
@@ -180,9 +181,7 @@ impl Store {
 
     /// Store (or replace) an entry.
     pub fn insert(&self, key: Key, entry: Arc<Entry>) {
-        if let Ok(mut tenants) = self.tenants.lock() {
-            tenants.insert(key.tenant);
-        }
+        self.tenants.lock().insert(key.tenant);
         let d = self.digester.digest(&key);
         // Index first: were moka to evict the entry at once (no room), its listener must find
         // it there to remove it.
@@ -199,10 +198,7 @@ impl Store {
 
     /// Drop a file's entries for every tenant. Takes effect for lookups immediately.
     pub fn invalidate_file(&self, file: FileId) {
-        let tenants: Vec<Tenant> = match self.tenants.lock() {
-            Ok(t) => t.iter().copied().collect(),
-            Err(poisoned) => poisoned.into_inner().iter().copied().collect(),
-        };
+        let tenants: Vec<Tenant> = self.tenants.lock().iter().copied().collect();
         for tenant in tenants {
             self.remove(&Key { tenant, file });
         }
