@@ -1,21 +1,20 @@
-//! URL shapes: which handler a request goes to, decided from its method and path alone.
+//! Dispatch: each route (see `shape`, the only place that knows URL shapes) to its handler.
 //!
-//! This is the only module that knows hydrant's routes. It validates file ids where hydrant
-//! interprets them (`[A-Za-z0-9_-]{1,128}`, else `400 invalid_id` with no upstream call),
-//! refuses oversized heads, and turns every handler error into the one JSON error shape.
+//! Cache hits are answered synchronously; everything else goes through one boxed async path.
+//! Oversized heads are refused here, and every handler error becomes its JSON response here
+//! (the mapping itself is `error.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http::{header, HeaderValue, Request, Response, StatusCode};
 
 use crate::app::App;
 use crate::auth::UpstreamAuth;
 use crate::body::{self, Body};
 use crate::clock;
 use crate::error::Error;
-use crate::file_id::FileId;
 use crate::gateway;
 use crate::header_arena;
 use crate::headers::X_REQUEST_ID;
@@ -27,133 +26,12 @@ use crate::respond;
 use crate::telemetry::{CacheStatus, RouteClass};
 use crate::webhooks;
 
+mod shape;
+
+pub use shape::{classify, Route};
+
 /// Largest request head (request line + header fields) hydrant accepts.
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
-
-/// What a request is, by URL shape.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    /// `GET /healthz`
-    Healthz,
-    /// `GET /readyz`
-    Readyz,
-    /// `GET /metrics`
-    Metrics,
-    /// `GET|HEAD /files/{id}/redirect`
-    Redirect(FileId),
-    /// `GET|HEAD /files/{id}`
-    FileJson(FileId),
-    /// `POST /v1/files/{id}/hydrate`
-    Hydrate(FileId),
-    /// `GET /v1/files/{id}`
-    GetFile(FileId),
-    /// `POST /v1/files/{id}/{archive|enable-public-preview|disable-public-preview}`: a call
-    /// that changes what the file's hydrated form says.
-    FileMutation(FileId),
-    /// `GET /v1/files`, `POST /v1/files/search`, `GET /v1/tools/executions/{id}`: answers
-    /// that carry hydrated file objects.
-    FileListing,
-    /// Any other `/v1/...` call.
-    PassThrough,
-    /// `POST /webhooks/videogen`
-    Webhook,
-    /// `DELETE /admin/files/{id}`
-    AdminPurge(FileId),
-    /// An id hydrant must interpret is malformed.
-    InvalidId,
-    /// Known path, wrong method (with the methods it allows).
-    MethodNotAllowed(&'static str),
-    /// Nothing here.
-    NotFound,
-}
-
-impl Route {
-    /// Metric/log class.
-    pub fn class(&self) -> RouteClass {
-        match self {
-            Route::Healthz | Route::Readyz | Route::Metrics => RouteClass::ops,
-            Route::Redirect(_) => RouteClass::redirect,
-            Route::FileJson(_) => RouteClass::file_json,
-            Route::Hydrate(_) => RouteClass::hydrate,
-            Route::GetFile(_) => RouteClass::get_file,
-            Route::FileMutation(_) | Route::FileListing | Route::PassThrough => {
-                RouteClass::passthrough
-            }
-            Route::Webhook => RouteClass::webhook,
-            Route::AdminPurge(_) => RouteClass::admin,
-            Route::InvalidId | Route::MethodNotAllowed(_) | Route::NotFound => RouteClass::unknown,
-        }
-    }
-}
-
-fn id_route(id: &str, route: fn(FileId) -> Route) -> Route {
-    match FileId::parse(id) {
-        Some(id) => route(id),
-        None => Route::InvalidId,
-    }
-}
-
-/// Classify a request by method and path.
-pub fn classify(method: &Method, path: &str) -> Route {
-    let get_or_head = method == Method::GET || method == Method::HEAD;
-    if let Some(rest) = path.strip_prefix("/v1/") {
-        let mut seg = rest.split('/');
-        return match (seg.next(), seg.next(), seg.next(), seg.next()) {
-            (Some("files"), None, ..) if method == Method::GET => Route::FileListing,
-            (Some("files"), Some("search"), None, _) if method == Method::POST => {
-                Route::FileListing
-            }
-            (Some("tools"), Some("executions"), Some(_), None) if method == Method::GET => {
-                Route::FileListing
-            }
-            (Some("files"), Some(id), Some("hydrate"), None) if method == Method::POST => {
-                id_route(id, Route::Hydrate)
-            }
-            (
-                Some("files"),
-                Some(id),
-                Some("archive" | "enable-public-preview" | "disable-public-preview"),
-                None,
-            ) if method == Method::POST => id_route(id, Route::FileMutation),
-            (Some("files"), Some(id), None, _) if method == Method::GET => {
-                id_route(id, Route::GetFile)
-            }
-            _ => Route::PassThrough,
-        };
-    }
-    match path {
-        "/healthz" if get_or_head => return Route::Healthz,
-        "/readyz" if get_or_head => return Route::Readyz,
-        "/metrics" if get_or_head => return Route::Metrics,
-        "/healthz" | "/readyz" | "/metrics" => return Route::MethodNotAllowed("GET, HEAD"),
-        "/webhooks/videogen" if method == Method::POST => return Route::Webhook,
-        "/webhooks/videogen" => return Route::MethodNotAllowed("POST"),
-        "/v1" => return Route::PassThrough,
-        _ => {}
-    }
-    if let Some(rest) = path.strip_prefix("/files/") {
-        let (id, tail) = match rest.split_once('/') {
-            Some((id, tail)) => (id, Some(tail)),
-            None => (rest, None),
-        };
-        let route: fn(FileId) -> Route = match tail {
-            None => Route::FileJson,
-            Some("redirect") => Route::Redirect,
-            Some(_) => return Route::NotFound,
-        };
-        if !get_or_head {
-            return Route::MethodNotAllowed("GET, HEAD");
-        }
-        return id_route(id, route);
-    }
-    if let Some(id) = path.strip_prefix("/admin/files/") {
-        if method != Method::DELETE {
-            return Route::MethodNotAllowed("DELETE");
-        }
-        return id_route(id, Route::AdminPurge);
-    }
-    Route::NotFound
-}
 
 /// A response plus what the access log and metrics want to know about it.
 pub struct Handled {
@@ -448,84 +326,4 @@ async fn pass_through(
         cache: None,
         upstream: Some(took),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn classify_routes() {
-        let g = Method::GET;
-        let p = Method::POST;
-        assert_eq!(
-            classify(&g, "/files/vg_file_1/redirect"),
-            Route::Redirect(id("vg_file_1"))
-        );
-        assert_eq!(
-            classify(&Method::HEAD, "/files/vg_file_1/redirect"),
-            Route::Redirect(id("vg_file_1"))
-        );
-        assert_eq!(
-            classify(&g, "/files/vg_file_1"),
-            Route::FileJson(id("vg_file_1"))
-        );
-        assert_eq!(
-            classify(&p, "/files/vg_file_1"),
-            Route::MethodNotAllowed("GET, HEAD")
-        );
-        assert_eq!(classify(&g, "/files/bad.id/redirect"), Route::InvalidId);
-        assert_eq!(classify(&g, "/files//redirect"), Route::InvalidId);
-        assert_eq!(classify(&g, "/files/a/other"), Route::NotFound);
-        assert_eq!(
-            classify(&p, "/v1/files/vg_file_1/hydrate"),
-            Route::Hydrate(id("vg_file_1"))
-        );
-        assert_eq!(classify(&p, "/v1/files/%2e%2e/hydrate"), Route::InvalidId);
-        assert_eq!(
-            classify(&g, "/v1/files/vg_file_1"),
-            Route::GetFile(id("vg_file_1"))
-        );
-        assert_eq!(
-            classify(&p, "/v1/files/x/archive"),
-            Route::FileMutation(id("x"))
-        );
-        assert_eq!(
-            classify(&p, "/v1/files/x/enable-public-preview"),
-            Route::FileMutation(id("x"))
-        );
-        assert_eq!(classify(&g, "/v1/files"), Route::FileListing);
-        assert_eq!(classify(&p, "/v1/files/search"), Route::FileListing);
-        assert_eq!(
-            classify(&g, "/v1/tools/executions/vg_exec_1"),
-            Route::FileListing
-        );
-        assert_eq!(classify(&p, "/v1/tools/generate-image"), Route::PassThrough);
-        assert_eq!(classify(&g, "/v1/me"), Route::PassThrough);
-        assert_eq!(classify(&p, "/webhooks/videogen"), Route::Webhook);
-        assert_eq!(
-            classify(&g, "/webhooks/videogen"),
-            Route::MethodNotAllowed("POST")
-        );
-        assert_eq!(
-            classify(&Method::DELETE, "/admin/files/x"),
-            Route::AdminPurge(id("x"))
-        );
-        assert_eq!(
-            classify(&g, "/admin/files/x"),
-            Route::MethodNotAllowed("DELETE")
-        );
-        assert_eq!(classify(&g, "/"), Route::NotFound);
-        assert_eq!(classify(&g, "/healthz"), Route::Healthz);
-        let long = "a".repeat(129);
-        assert_eq!(classify(&g, &format!("/files/{long}")), Route::InvalidId);
-        assert_eq!(
-            classify(&g, &format!("/files/{}", &long[..128])),
-            Route::FileJson(id(&long[..128]))
-        );
-    }
-
-    fn id(s: &str) -> FileId {
-        FileId::parse(s).unwrap()
-    }
 }
