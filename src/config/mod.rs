@@ -129,54 +129,32 @@ impl UpstreamBase {
     }
 }
 
-/// Validated configuration.
+/// Validated configuration: each field is the parsed form of the option of the same name
+/// (README's configuration table says what each does).
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Listen address.
     pub listen: SocketAddr,
-    /// Upstream base URL.
     pub upstream: UpstreamBase,
-    /// The proxy's own key.
     pub api_key: Option<Secret>,
-    /// Tokens swapped for the proxy key.
     pub client_tokens: Vec<Secret>,
-    /// HMAC keys for signed URLs.
     pub signing_keys: Vec<Secret>,
-    /// Base of absolute stable URLs, without trailing slash.
     pub public_url: String,
-    /// Margin before URL expiry.
     pub expiry_margin: Duration,
-    /// Pending entry life.
     pub pending_ttl: Duration,
-    /// Negative entry life.
     pub negative_ttl: Duration,
-    /// Cap on entry life.
     pub max_ttl: Duration,
-    /// Cache bound in bytes.
     pub cache_max_bytes: u64,
-    /// Hydrate rate per tenant.
     pub hydrate_rate: Rate,
-    /// Limiter burst.
     pub hydrate_burst: u32,
-    /// Longest wait for a permit.
     pub hydrate_max_wait: Duration,
-    /// Serve GET /v1/files/{id} from cache.
     pub serve_get_from_cache: bool,
-    /// Webhook secrets.
     pub webhook_secrets: Vec<Secret>,
-    /// Webhook relay target.
     pub webhook_forward: Option<Uri>,
-    /// Admin token.
     pub admin_token: Option<Secret>,
-    /// Drain timeout.
     pub drain_timeout: Duration,
-    /// Connect timeout.
     pub connect_timeout: Duration,
-    /// Upstream request timeout.
     pub upstream_timeout: Duration,
-    /// Log format.
     pub log_format: LogFormat,
-    /// Also trust native roots.
     pub native_roots: bool,
 }
 
