@@ -65,7 +65,8 @@ pub enum UnitError {
     },
 }
 
-const DURATION_EXPECTED: &str = "expected a number followed by ms, s, m or h (e.g. 500ms, 30s, 5m)";
+const DURATION_EXPECTED: &str =
+    "expected a number followed by ms, s, m, h or d (e.g. 500ms, 30s, 5m, 7d)";
 const DURATION_TOO_LARGE: &str = "too large";
 const SIZE_EXPECTED: &str =
     "expected a number of bytes, optionally followed by B, KiB, MiB, GiB, TiB, KB, MB, GB or TB";
@@ -312,7 +313,7 @@ mod tests {
     fn duration_error_message() {
         let e = parse_duration("5x").unwrap_err().to_string();
         assert!(
-            e.starts_with(r#"invalid duration "5x": expected a number followed by ms, s, m or h"#),
+            e.starts_with(r#"invalid duration "5x": expected a number followed by ms, s, m, h or d"#),
             "{e}"
         );
         let long = "9".repeat(200) + "x";

@@ -1,8 +1,9 @@
 //! A cache entry: the upstream body plus everything derived from it, computed once at insert.
 //!
 //! The hit path reads only fields of this struct: the body is a `Bytes` (served by refcount),
-//! each rendition's `Location` is a ready `HeaderValue` (sliced from the body when the URL
-//! appears in it verbatim, so it costs no extra memory), and the deadlines are `Instant`s.
+//! each rendition's redirect target is kept as an offset into the body when the URL appears in
+//! it verbatim (a `HeaderValue` slice of the body is made per redirect, a refcount and no
+//! copy), or as its own unescaped copy otherwise, and the deadlines are `Instant`s.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
