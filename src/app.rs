@@ -64,6 +64,10 @@ impl App {
             max_wait: config.hydrate_max_wait,
             upstream_timeout: config.upstream_timeout,
             allow_http: upstream.base().is_plain_http(),
+            shared_timeout: config
+                .redis
+                .as_ref()
+                .map_or(crate::config::defaults::REDIS_TIMEOUT, |r| r.timeout),
         }));
         let signer = Signer::new(
             config

@@ -20,6 +20,26 @@ impl Tenant {
         Tenant(out)
     }
 
+    /// All 128 bits as lowercase hex: how the tenant appears in Redis keys and messages (a
+    /// hash of the key, never the key).
+    pub fn hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The inverse of [`Tenant::hex`].
+    pub fn from_hex(s: &str) -> Option<Tenant> {
+        let bytes = s.as_bytes();
+        if bytes.len() != 32 {
+            return None;
+        }
+        let mut out = [0u8; 16];
+        for (i, pair) in bytes.chunks(2).enumerate() {
+            let text = std::str::from_utf8(pair).ok()?;
+            out[i] = u8::from_str_radix(text, 16).ok()?;
+        }
+        Some(Tenant(out))
+    }
+
     /// Raw bytes (for keys of fixed size).
     pub fn as_bytes(&self) -> &[u8; 16] {
         &self.0

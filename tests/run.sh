@@ -9,7 +9,9 @@
 #   tests/run.sh sdk      build + SDK suite only (extra arguments go to pytest)
 #
 # Needs only the Rust toolchain, gcc and python3 (python3-venv is installed with apt-get when
-# missing and running as root). The venv lives in target/sdk-venv and is reused.
+# missing and running as root). The venv lives in target/sdk-venv and is reused. The Rust tests
+# start their own redis-server on free loopback ports (never 6379): it is installed with
+# apt-get when missing and running as root, and its absence fails the run, never skips it.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -50,7 +52,33 @@ build() {
   cargo build --locked --bins
 }
 
+# redis-server for the tests that start their own (tests/common/redis.rs). A service the
+# package may start on 6379 is left alone: the tests never use it.
+ensure_redis() {
+  section "redis-server"
+  if command -v redis-server >/dev/null 2>&1 || [[ -x /usr/bin/redis-server ]]; then
+    echo "found $(command -v redis-server || echo /usr/bin/redis-server)"
+    return 0
+  fi
+  if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "redis-server missing: installing redis-server"
+    export DEBIAN_FRONTEND=noninteractive
+    # The package lists are refreshed only when the install fails without it.
+    if ! apt-get install -y -qq redis-server >/dev/null 2>&1; then
+      apt-get update -qq || return 1
+      apt-get install -y -qq redis-server >/dev/null || return 1
+    fi
+  fi
+  if ! command -v redis-server >/dev/null 2>&1 && [[ ! -x /usr/bin/redis-server ]]; then
+    echo "error: redis-server not found and could not be installed; the Rust tests need it" \
+      "(install the redis-server package)" >&2
+    return 1
+  fi
+  echo "installed $(command -v redis-server || echo /usr/bin/redis-server)"
+}
+
 rust_tests() {
+  ensure_redis || return 1
   section "Rust tests"
   if cargo nextest --version >/dev/null 2>&1; then
     local no_tests=()

@@ -35,6 +35,11 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// `--upstream-timeout`.
 pub const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// `--redis-prefix`.
+pub const REDIS_PREFIX: &str = "hydrant:";
+/// `--redis-timeout`: the most a request waits on Redis in all, past which it goes on without.
+pub const REDIS_TIMEOUT: Duration = Duration::from_millis(100);
+
 /// A size in the parser's syntax, with the largest exact binary unit (`256MiB`).
 pub fn format_size(n: u64) -> String {
     for (unit, shift) in [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)] {
@@ -74,6 +79,8 @@ pub fn table() -> Vec<(&'static str, String)> {
         ("upstream-timeout", show(UPSTREAM_TIMEOUT)),
         ("log-format", "text".to_string()),
         ("native-roots", "false".to_string()),
+        ("redis-prefix", REDIS_PREFIX.to_string()),
+        ("redis-timeout", show(REDIS_TIMEOUT)),
     ]
 }
 

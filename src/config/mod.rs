@@ -100,6 +100,14 @@ pub struct ServeArgs {
     /// Trust the OS root store instead of the bundled webpki roots.
     #[arg(long, env = "HYDRANT_NATIVE_ROOTS", num_args = 0..=1, default_missing_value = "true")]
     pub native_roots: Option<String>,
+    /// Redis shared by the replicas of one cluster: redis://[user:password@]host:port[/db] or
+    /// rediss://... (TLS). None: standalone.
+    #[arg(long, env = "HYDRANT_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    #[arg(long, env = "HYDRANT_REDIS_PREFIX", help = defaults::help("Start of every Redis key and channel hydrant uses.", "redis-prefix"))]
+    pub redis_prefix: Option<String>,
+    #[arg(long, env = "HYDRANT_REDIS_TIMEOUT", help = defaults::help("The longest any request waits on Redis in all.", "redis-timeout"))]
+    pub redis_timeout: Option<String>,
 }
 
 /// How log lines are written.
@@ -156,6 +164,16 @@ pub struct Config {
     pub upstream_timeout: Duration,
     pub log_format: LogFormat,
     pub native_roots: bool,
+    /// Cluster mode, when set.
+    pub redis: Option<RedisConfig>,
+}
+
+/// How to reach the cluster's Redis. The URL may carry a password: it is a [`Secret`].
+#[derive(Clone, Debug)]
+pub struct RedisConfig {
+    pub url: Secret,
+    pub prefix: String,
+    pub timeout: Duration,
 }
 
 /// A configuration error: names the option and the problem in one line.
@@ -200,6 +218,9 @@ const FILE_KEYS: &[&str] = &[
     "upstream_timeout",
     "log_format",
     "native_roots",
+    "redis_url",
+    "redis_prefix",
+    "redis_timeout",
 ];
 
 /// Read a TOML file into flat string values; arrays become comma-separated lists.
@@ -280,6 +301,26 @@ pub fn parse_upstream(s: &str) -> Result<UpstreamBase, ConfigError> {
         authority,
         path_prefix: uri.path().trim_end_matches('/').to_string(),
     })
+}
+
+/// A `redis_url` must parse and name a host; whether that Redis answers is not configuration
+/// (hydrant starts without it). The error never echoes the URL: it may hold a password.
+fn check_redis_url(url: &str) -> Result<(), ConfigError> {
+    let scheme_ok = url.starts_with("redis://") || url.starts_with("rediss://");
+    let parsed = scheme_ok
+        .then(|| redis::IntoConnectionInfo::into_connection_info(url).ok())
+        .flatten();
+    let has_host = url
+        .split_once("://")
+        .map(|(_, rest)| rest.rsplit_once('@').map_or(rest, |(_, host)| host))
+        .is_some_and(|host| !host.is_empty() && !host.starts_with(['/', ':']));
+    match parsed {
+        Some(_) if has_host => Ok(()),
+        _ => Err(err(
+            "redis-url",
+            "expected redis://[user:password@]host:port[/db] or rediss://... (value not shown)",
+        )),
+    }
 }
 
 impl Config {
@@ -455,6 +496,34 @@ impl Config {
                 ))
             }
         };
+        let redis_timeout = dur(
+            pick(args.redis_timeout, "redis_timeout"),
+            "redis-timeout",
+            defaults::REDIS_TIMEOUT,
+        )?;
+        if redis_timeout.is_zero() {
+            return Err(err("redis-timeout", "must be greater than zero"));
+        }
+        let redis_prefix = pick(args.redis_prefix, "redis_prefix")
+            .unwrap_or_else(|| defaults::REDIS_PREFIX.to_string());
+        if redis_prefix.is_empty() || redis_prefix.len() > 64 || redis_prefix.contains(['{', '}'])
+        {
+            return Err(err(
+                "redis-prefix",
+                "expected 1 to 64 characters without { or } (they are Redis hash-tag braces)",
+            ));
+        }
+        let redis = match pick(args.redis_url, "redis_url") {
+            Some(url) if !url.trim().is_empty() => {
+                check_redis_url(url.trim())?;
+                Some(RedisConfig {
+                    url: Secret::new(url.trim()),
+                    prefix: redis_prefix,
+                    timeout: redis_timeout,
+                })
+            }
+            _ => None,
+        };
         Ok(Config {
             listen,
             upstream,
@@ -479,6 +548,7 @@ impl Config {
             upstream_timeout,
             log_format,
             native_roots,
+            redis,
         })
     }
 }

@@ -30,7 +30,7 @@ pub enum Location {
 /// Where a rendition's checked URL is kept. 16 bytes instead of a 40-byte `HeaderValue`:
 /// with five per entry and 100,000s of entries, that is most of an entry's own size.
 #[derive(Clone, Debug)]
-enum Place {
+pub(super) enum Place {
     None,
     /// Found verbatim in the body at `at..at + len` (no JSON escapes): served as a slice of it.
     InBody {
@@ -49,9 +49,9 @@ enum Place {
 pub struct RenditionEntry {
     /// Processing state.
     pub status: SourceStatus,
-    place: Place,
+    pub(super) place: Place,
     /// Unix seconds, rounded down (so early, never late); 0 when there is none.
-    expiry: u32,
+    pub(super) expiry: u32,
 }
 
 impl RenditionEntry {
@@ -85,7 +85,7 @@ pub struct Entry {
     pub body: Bytes,
     /// The upstream's `Content-Type` when it is not plain `application/json` (see
     /// [`Entry::content_type`]): 8 bytes per entry instead of 40.
-    content_type: Option<Box<HeaderValue>>,
+    pub(super) content_type: Option<Box<HeaderValue>>,
     /// When it was stored.
     pub created: Instant,
     /// Served as fresh (`HIT`) before this.
@@ -98,10 +98,10 @@ pub struct Entry {
     pub kind: Kind,
     /// Per rendition, indexed by `Rendition::index`.
     pub renditions: [RenditionEntry; 5],
-    refreshing: AtomicBool,
+    pub(super) refreshing: AtomicBool,
     /// The last whole second of the entry's life (plus one; 0 = never) in which a read was
     /// reported to the store's eviction policy (see [`Entry::claim_touch`]).
-    touched: AtomicU32,
+    pub(super) touched: AtomicU32,
 }
 
 /// The stored form of a `Content-Type`: nothing for `application/json` (nearly always), else

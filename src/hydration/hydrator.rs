@@ -9,12 +9,12 @@
 //! When the upstream fails and the old entry's URLs are still genuinely valid, the old entry
 //! is served as `STALE`.
 //!
-//! Invalidation wins over a fill in flight: every invalidation bumps a generation, and a fill
-//! stores its answer only if no invalidation happened since it started (the answer still goes
-//! to the requests that waited for it, as the upstream's word at that time).
+//! Invalidation wins over a fill in flight: every removal bumps the store's generation, and a
+//! fill stores its answer only if no removal happened since it started (the answer still goes
+//! to the requests that waited for it, as the upstream's word at that time). In a cluster the
+//! shared tier fences its own copy the same way, with an epoch per key and the fill's lease.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ use crate::hydration::file::FileError;
 use crate::hydration::loader::Loader;
 use crate::hydration::policy::Policy;
 use crate::hydration::store::{Key, Store};
-use crate::hydration::tier::SharedTier;
+use crate::hydration::tier::{Claim, SharedTier, Ticket};
 use crate::telemetry::{CacheStatus, Lookup, Metrics};
 use crate::tenant::Tenant;
 use crate::upstream::limiter::{self, Limiter, Mode, Refused};
@@ -86,6 +86,8 @@ pub struct Parts {
     pub upstream_timeout: Duration,
     /// Whether plain `http://` URLs may be redirected to (a plain-http upstream: simulator).
     pub allow_http: bool,
+    /// Longest a fill waits on the shared tier in all.
+    pub shared_timeout: Duration,
 }
 
 /// The hydration cache's engine.
@@ -97,9 +99,9 @@ pub struct Hydrator {
     policy: Policy,
     metrics: Arc<Metrics>,
     flights: Mutex<HashMap<Key, Flight>>,
-    /// Bumped by every invalidation; a fill that started before a bump does not store.
-    generation: AtomicU64,
     allow_http: bool,
+    /// Longest a fill waits on the shared tier in all, past which it goes on without it.
+    shared_timeout: Duration,
     flight_wait: Duration,
 }
 
@@ -123,8 +125,8 @@ impl Hydrator {
             policy: p.policy,
             metrics: p.metrics,
             flights: Mutex::new(HashMap::new()),
-            generation: AtomicU64::new(0),
             allow_http: p.allow_http,
+            shared_timeout: p.shared_timeout,
             // A flight lasts at most a limiter wait plus one upstream exchange.
             flight_wait: p.max_wait + p.upstream_timeout + Duration::from_secs(1),
         }
@@ -212,8 +214,10 @@ impl Hydrator {
         };
         let stale = || {
             let now = clock::now();
+            // The fill may have kept a shared tier's older entry in memory meanwhile.
             cached
-                .as_ref()
+                .clone()
+                .or_else(|| self.store.get(&key, now))
                 .filter(|e| e.is_servable_stale(now))
                 .map(|e| {
                     self.metrics.lookup(Lookup::stale);
@@ -266,8 +270,16 @@ impl Hydrator {
         }
         let this = self.clone();
         let authorization = authorization.clone();
+        // A refresh only counts a shared entry newer than the one it replaces.
+        let newer_than = match mode {
+            Mode::TryNow => self
+                .store
+                .get(&key, clock::now())
+                .map(|e| clock::unix_at(e.created)),
+            Mode::Wait => None,
+        };
         let task = tokio::spawn(async move {
-            let loaded = this.load(key, authorization, mode).await;
+            let loaded = this.load(key, authorization, mode, newer_than).await;
             this.flights.lock().remove(&key);
             loaded
         });
@@ -286,6 +298,70 @@ impl Hydrator {
         (flight, true)
     }
 
+    /// Keep a shared tier's older entry in memory when there is none, so stale-if-error can
+    /// serve it (it is not fresh, so no hit serves it).
+    fn keep_stale(&self, key: Key, stale: Option<Arc<Entry>>, generation: u64) {
+        let now = clock::now();
+        if let Some(e) = stale.filter(|e| e.is_servable_stale(now)) {
+            if self.store.get(&key, now).is_none() {
+                self.store.insert_if_current(key, e, generation);
+            }
+        }
+    }
+
+    /// Ask the shared tier first: a fresh entry from another replica, or this replica leads
+    /// the fill (`Some(ticket)`), or it is alone (`None`), or it waits for the replica that
+    /// leads. Returns `Err(answer)` when the answer is already known.
+    async fn consult_shared(
+        &self,
+        shared: &dyn SharedTier,
+        key: Key,
+        mode: Mode,
+        newer_than: Option<f64>,
+        generation: u64,
+    ) -> Result<Option<Ticket>, Result<Answer, LoadError>> {
+        let start = clock::now();
+        let deadline = start + self.shared_timeout;
+        let until = start + self.flight_wait;
+        // Each round either answers, leads, or waits for a lease that then lapsed.
+        for _ in 0..16 {
+            match shared.claim(key, newer_than, deadline).await {
+                Claim::Alone => return Ok(None),
+                Claim::Found(entry) => {
+                    self.store.insert_if_current(key, entry.clone(), generation);
+                    return Err(Ok(Answer::Cached {
+                        entry,
+                        cache: CacheStatus::Hit,
+                    }));
+                }
+                Claim::Lead { ticket, stale } => {
+                    self.keep_stale(key, stale, generation);
+                    return Ok(Some(ticket));
+                }
+                Claim::Follow { stale } => {
+                    self.keep_stale(key, stale, generation);
+                    if mode == Mode::TryNow {
+                        // Another replica refreshes this entry; its result reaches us through
+                        // the shared tier on a later read.
+                        return Err(Err(LoadError::Upstream(Arc::new(UpstreamError::Timeout))));
+                    }
+                    if let Some(entry) = shared.wait(key, until).await {
+                        self.store.insert_if_current(key, entry.clone(), generation);
+                        return Err(Ok(Answer::Cached {
+                            entry,
+                            cache: CacheStatus::Miss,
+                        }));
+                    }
+                    if clock::now() >= until {
+                        return Err(Err(LoadError::Upstream(Arc::new(UpstreamError::Timeout))));
+                    }
+                    // The leader's lease lapsed without an entry: claim again.
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// One fill: the shared tier, else a permit and one upstream hydrate, the result stored
     /// when cacheable (and no invalidation happened meanwhile).
     async fn load(
@@ -293,19 +369,52 @@ impl Hydrator {
         key: Key,
         authorization: HeaderValue,
         mode: Mode,
+        newer_than: Option<f64>,
     ) -> Result<Answer, LoadError> {
-        let generation = self.generation.load(Ordering::Acquire);
-        if let Some(shared) = &self.shared {
-            if let Some(entry) = shared.get(key).await {
-                if entry.is_fresh(clock::now()) {
-                    self.store_if_current(key, &entry, generation, false);
-                    return Ok(Answer::Cached {
-                        entry,
-                        cache: CacheStatus::Hit,
-                    });
+        let generation = self.store.generation();
+        let ticket = match &self.shared {
+            Some(shared) => {
+                match self
+                    .consult_shared(&**shared, key, mode, newer_than, generation)
+                    .await
+                {
+                    Ok(ticket) => ticket,
+                    Err(answer) => return answer,
                 }
             }
+            None => None,
+        };
+        let fetched = self.fetch(key, authorization, mode, generation).await;
+        if let Some(shared) = &self.shared {
+            // The shared tier fences this store itself (per-key epoch, the lease).
+            let stored = match &fetched {
+                Ok(Answer::Cached {
+                    entry,
+                    cache: CacheStatus::Miss,
+                }) if entry.is_storable(clock::now()) => Some(entry.clone()),
+                _ => None,
+            };
+            match (stored, ticket) {
+                (Some(entry), ticket) => {
+                    tokio::spawn(shared.put(key, entry, ticket));
+                }
+                (None, Some(ticket)) => {
+                    tokio::spawn(shared.release(key, ticket));
+                }
+                (None, None) => {}
+            }
         }
+        fetched
+    }
+
+    /// A permit and one upstream hydrate; the answer stored in memory when cacheable.
+    async fn fetch(
+        &self,
+        key: Key,
+        authorization: HeaderValue,
+        mode: Mode,
+        generation: u64,
+    ) -> Result<Answer, LoadError> {
         self.limiter
             .acquire(&key.tenant, mode)
             .await
@@ -345,28 +454,14 @@ impl Hydrator {
             _ => return Ok(Answer::Upstream(Arc::new(reply))),
         };
         let entry = Arc::new(entry);
-        if entry.is_storable(now) {
-            self.store_if_current(key, &entry, generation, true);
+        if entry.is_storable(now) && !self.store.insert_if_current(key, entry.clone(), generation)
+        {
+            tracing::debug!(file = %key.file, "fill overtaken by an invalidation: not stored");
         }
         Ok(Answer::Cached {
             entry,
             cache: CacheStatus::Miss,
         })
-    }
-
-    /// Store `entry` in memory (and, when `share`, in the shared tier) unless an invalidation
-    /// happened since `generation` was read.
-    fn store_if_current(&self, key: Key, entry: &Arc<Entry>, generation: u64, share: bool) {
-        if self.generation.load(Ordering::Acquire) != generation {
-            tracing::debug!(file = %key.file, "fill overtaken by an invalidation: not stored");
-            return;
-        }
-        self.store.insert(key, entry.clone());
-        if share {
-            if let Some(shared) = &self.shared {
-                tokio::spawn(shared.put(key, entry.clone()));
-            }
-        }
     }
 
     /// Store a hydrated file object seen elsewhere (list, search, execution, webhook) for
@@ -385,15 +480,18 @@ impl Hydrator {
         if !entry.has_ready_url() || !entry.is_fresh(now) {
             return false;
         }
-        let generation = self.generation.load(Ordering::Acquire);
-        self.store_if_current(Key { tenant, file }, &Arc::new(entry), generation, true);
+        let key = Key { tenant, file };
+        let entry = Arc::new(entry);
+        self.store.insert(key, entry.clone());
+        if let Some(shared) = &self.shared {
+            tokio::spawn(shared.put(key, entry, None));
+        }
         true
     }
 
     /// Drop a file's entries for every tenant, in every tier. Done when this returns (the
     /// shared tier's part is bounded by its own timeout).
     pub async fn invalidate(&self, file: FileId) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
         self.store.invalidate_file(file);
         if let Some(shared) = &self.shared {
             shared.invalidate_file(file).await;
@@ -402,7 +500,6 @@ impl Hydrator {
 
     /// Drop one tenant's entry for a file, in every tier.
     pub async fn remove(&self, key: Key) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
         self.store.remove(&key);
         if let Some(shared) = &self.shared {
             shared.remove(key).await;

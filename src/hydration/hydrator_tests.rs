@@ -126,6 +126,7 @@ fn hydrator_with(loader: Arc<Scripted>, shared: Option<Arc<dyn SharedTier>>) -> 
         max_wait: Duration::from_secs(2),
         upstream_timeout: Duration::from_secs(30),
         allow_http: false,
+        shared_timeout: Duration::from_millis(100),
     }))
 }
 
@@ -420,20 +421,82 @@ async fn priming_stores_only_fresh_files_with_ready_urls() {
     assert_eq!(loader.calls(), 0);
 }
 
-/// A shared tier held in memory: what two replicas on one Redis would see.
+/// A shared tier held in memory, with a lease per key: what replicas on one Redis see.
 #[derive(Default)]
 struct MemoryTier {
-    entries: Mutex<HashMap<Key, Arc<Entry>>>,
+    entries: Arc<Mutex<HashMap<Key, Arc<Entry>>>>,
+    leases: Arc<Mutex<HashMap<Key, u64>>>,
+    next_token: AtomicUsize,
 }
 
 impl SharedTier for MemoryTier {
-    fn get(&self, key: Key) -> BoxFuture<'static, Option<Arc<Entry>>> {
-        let found = self.entries.lock().get(&key).cloned();
-        Box::pin(async move { found })
+    fn claim(
+        &self,
+        key: Key,
+        newer_than: Option<f64>,
+        _deadline: Instant,
+    ) -> BoxFuture<'static, Claim> {
+        let now = clock::now();
+        let entry = self.entries.lock().get(&key).cloned();
+        let claim = match entry {
+            Some(e)
+                if e.is_fresh(now)
+                    && newer_than.is_none_or(|t| clock::unix_at(e.created) > t) =>
+            {
+                Claim::Found(e)
+            }
+            stale => {
+                let mut leases = self.leases.lock();
+                if leases.contains_key(&key) {
+                    Claim::Follow { stale }
+                } else {
+                    let token = self.next_token.fetch_add(1, Ordering::SeqCst) as u64;
+                    leases.insert(key, token);
+                    Claim::Lead {
+                        ticket: Ticket {
+                            epoch: String::new(),
+                            token: token.to_string(),
+                            renewal: None,
+                        },
+                        stale,
+                    }
+                }
+            }
+        };
+        Box::pin(async move { claim })
     }
 
-    fn put(&self, key: Key, entry: Arc<Entry>) -> BoxFuture<'static, ()> {
+    fn wait(&self, key: Key, until: Instant) -> BoxFuture<'static, Option<Arc<Entry>>> {
+        // Polls what the fake holds; the Redis tier is woken through pub/sub instead.
+        let (entries, leases) = (self.entries.clone(), self.leases.clone());
+        Box::pin(async move {
+            while clock::now() < until {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                let found = entries.lock().get(&key).cloned();
+                if let Some(e) = found.filter(|e| e.is_fresh(clock::now())) {
+                    return Some(e);
+                }
+                if !leases.lock().contains_key(&key) {
+                    return None;
+                }
+            }
+            None
+        })
+    }
+
+    fn put(&self, key: Key, entry: Arc<Entry>, ticket: Option<Ticket>) -> BoxFuture<'static, ()> {
         self.entries.lock().insert(key, entry);
+        if let Some(t) = ticket {
+            let mut leases = self.leases.lock();
+            if leases.get(&key).map(|v| v.to_string()) == Some(t.token.clone()) {
+                leases.remove(&key);
+            }
+        }
+        Box::pin(async {})
+    }
+
+    fn release(&self, key: Key, _ticket: Ticket) -> BoxFuture<'static, ()> {
+        self.leases.lock().remove(&key);
         Box::pin(async {})
     }
 
@@ -467,4 +530,67 @@ async fn a_shared_tier_serves_what_another_replica_fetched() {
     assert!(shared.entries.lock().is_empty());
     assert_eq!(get(&b, "f").await, "200 MISS");
     assert_eq!(lb.calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_misses_on_two_replicas_make_one_upstream_call() {
+    let shared = Arc::new(MemoryTier::default());
+    let (la, lb) = (
+        Scripted::with_delay(Duration::from_millis(300)),
+        Scripted::with_delay(Duration::from_millis(300)),
+    );
+    let a = hydrator_with(la.clone(), Some(shared.clone()));
+    let b = hydrator_with(lb.clone(), Some(shared.clone()));
+    let mut gets = Vec::new();
+    for h in [&a, &b, &a, &b] {
+        let h = h.clone();
+        gets.push(tokio::spawn(async move { get(&h, "f").await }));
+    }
+    for g in gets {
+        assert_eq!(g.await.unwrap(), "200 MISS");
+    }
+    assert_eq!(la.calls() + lb.calls(), 1, "one replica leads, the other waits");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_leader_lets_the_follower_take_over() {
+    let shared = Arc::new(MemoryTier::default());
+    let la = Scripted::with_delay(Duration::from_millis(300));
+    la.then(Step::Fail(|| UpstreamError::Timeout));
+    let lb = Scripted::with_delay(Duration::ZERO);
+    let a = hydrator_with(la.clone(), Some(shared.clone()));
+    let b = hydrator_with(lb.clone(), Some(shared.clone()));
+    let a2 = a.clone();
+    let first = tokio::spawn(async move { get(&a2, "f").await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // b follows a's lease; a's fill fails and releases it; b leads and succeeds.
+    assert_eq!(get(&b, "f").await, "200 MISS");
+    assert!(first.await.unwrap().starts_with("error"));
+    assert_eq!((la.calls(), lb.calls()), (1, 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refresh_on_one_replica_serves_the_others() {
+    let shared = Arc::new(MemoryTier::default());
+    let (la, lb) = (
+        Scripted::with_delay(Duration::ZERO),
+        Scripted::with_delay(Duration::ZERO),
+    );
+    la.then(Step::Reply(StatusCode::OK, HeaderMap::new(), file(160.0)));
+    let a = hydrator_with(la.clone(), Some(shared.clone()));
+    let b = hydrator_with(lb.clone(), Some(shared.clone()));
+    assert_eq!(get(&a, "f").await, "200 MISS");
+    settle().await;
+    assert_eq!(get(&b, "f").await, "200 HIT");
+    tokio::time::advance(Duration::from_secs(81)).await;
+    // a refreshes (one upstream call); b's late read then finds a's newer entry.
+    assert!(a.hit(&key("f"), &auth(), clock::now()).is_some());
+    settle().await;
+    assert_eq!(la.calls(), 2);
+    assert!(b.hit(&key("f"), &auth(), clock::now()).is_some());
+    settle().await;
+    assert_eq!(lb.calls(), 0, "b took the refreshed entry from the shared tier");
+    tokio::time::advance(Duration::from_secs(60)).await;
+    assert_eq!(get(&b, "f").await, "200 HIT");
+    assert_eq!(lb.calls(), 0);
 }

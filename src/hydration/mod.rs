@@ -23,3 +23,4 @@ pub mod policy;
 pub(crate) mod prime;
 pub(crate) mod store;
 pub(crate) mod tier;
+pub(crate) mod wire;

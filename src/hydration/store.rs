@@ -13,6 +13,7 @@
 //! entries are hot.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -127,6 +128,9 @@ pub struct Store {
     /// Every tenant that ever stored an entry, so a file can be dropped for all of them with
     /// exact removals (a handful of API keys in practice).
     tenants: Arc<Mutex<HashSet<Tenant>>>,
+    /// Bumped by every removal, so a fill that started before one can tell it must not store
+    /// (an invalidation wins over a fill in flight).
+    generation: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -165,6 +169,7 @@ impl Store {
             index,
             digester: Digester::random(),
             tenants: Arc::default(),
+            generation: Arc::default(),
         }
     }
 
@@ -189,8 +194,31 @@ impl Store {
         self.cache.insert(d, entry);
     }
 
+    /// The removal generation now (see [`Store::insert_if_current`]).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Store `entry` unless something was removed since `generation` was read: a fill that
+    /// raced an invalidation must not bring the old state back.
+    pub fn insert_if_current(&self, key: Key, entry: Arc<Entry>, generation: u64) -> bool {
+        if self.generation() != generation {
+            return false;
+        }
+        self.insert(key, entry);
+        true
+    }
+
+    /// Drop everything (a replica that may have missed invalidations).
+    pub fn clear(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.index.pin().clear();
+        self.cache.invalidate_all();
+    }
+
     /// Drop one entry. Takes effect for lookups immediately.
     pub fn remove(&self, key: &Key) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         let d = self.digester.digest(key);
         self.index.pin().remove(&d);
         self.cache.invalidate(&d);
@@ -199,6 +227,7 @@ impl Store {
     /// Drop a file's entries for every tenant. Takes effect for lookups immediately.
     pub fn invalidate_file(&self, file: FileId) {
         let tenants: Vec<Tenant> = self.tenants.lock().iter().copied().collect();
+        self.generation.fetch_add(1, Ordering::AcqRel);
         for tenant in tenants {
             self.remove(&Key { tenant, file });
         }

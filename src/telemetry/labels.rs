@@ -132,3 +132,23 @@ pub struct WebhookLabel {
     /// Outcome.
     pub outcome: &'static str,
 }
+
+/// `{op, outcome}` for Redis commands: `op` is hydrant's name for the command (a closed set),
+/// `outcome` one of `ok`, `error`, `timeout`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RedisLabel {
+    pub op: &'static str,
+    pub outcome: &'static str,
+}
+
+/// `{op}` for Redis command latency.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RedisOpLabel {
+    pub op: &'static str,
+}
+
+/// `{origin}` of a cache invalidation: `local` (this replica caused it) or `peer`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OriginLabel {
+    pub origin: &'static str,
+}

@@ -41,6 +41,16 @@ pub struct Metrics {
     pub ratelimit: Family<LimitLabel, Counter>,
     /// `hydrant_webhook_deliveries_total{event,outcome}`
     pub webhook_deliveries: Family<WebhookLabel, Counter>,
+    /// `hydrant_redis_up` (1 while this replica shares state through Redis)
+    pub redis_up: Gauge,
+    /// `hydrant_redis_commands_total{op,outcome}`
+    pub redis_commands: Family<RedisLabel, Counter>,
+    /// `hydrant_redis_command_duration_seconds{op}`
+    pub redis_duration: Family<RedisOpLabel, LatencyHistogram, fn() -> LatencyHistogram>,
+    /// `hydrant_cluster_replicas` (replicas seen alive, this one included)
+    pub cluster_replicas: Gauge,
+    /// `hydrant_cache_invalidations_total{origin}`
+    pub invalidations: Family<OriginLabel, Counter>,
     /// Hot-path handles resolved once, so a request takes no family lock for them:
     /// the duration histogram per route class and the counter per lookup outcome.
     route_durations: Vec<LatencyHistogram>,
@@ -100,6 +110,37 @@ impl Metrics {
         let refreshes = Counter::default();
         let ratelimit = Family::<LimitLabel, Counter>::default();
         let webhook_deliveries = Family::<WebhookLabel, Counter>::default();
+        let redis_up = Gauge::default();
+        let redis_commands = Family::<RedisLabel, Counter>::default();
+        let redis_duration =
+            Family::new_with_constructor(latency_histogram as fn() -> LatencyHistogram);
+        let cluster_replicas = Gauge::default();
+        let invalidations = Family::<OriginLabel, Counter>::default();
+        registry.register(
+            "redis_up",
+            "1 while this replica shares state through Redis (cluster mode)",
+            redis_up.clone(),
+        );
+        registry.register(
+            "redis_commands",
+            "Redis commands by operation and outcome",
+            redis_commands.clone(),
+        );
+        registry.register(
+            "redis_command_duration_seconds",
+            "Redis command latency by operation",
+            redis_duration.clone(),
+        );
+        registry.register(
+            "cluster_replicas",
+            "Replicas seen alive in the cluster, this one included",
+            cluster_replicas.clone(),
+        );
+        registry.register(
+            "cache_invalidations",
+            "Cache invalidations applied, by origin (local or peer)",
+            invalidations.clone(),
+        );
         registry.register(
             "http_requests",
             "Requests answered, by route class and status",
@@ -177,6 +218,11 @@ impl Metrics {
             refreshes,
             ratelimit,
             webhook_deliveries,
+            redis_up,
+            redis_commands,
+            redis_duration,
+            cluster_replicas,
+            invalidations,
         }
     }
 

@@ -15,6 +15,7 @@ pub mod client;
 pub mod fake_upstream;
 pub mod metrics;
 pub mod process;
+pub mod redis;
 pub mod requests;
 pub mod timing;
 pub mod webhook_receiver;

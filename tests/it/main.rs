@@ -34,5 +34,6 @@ mod gateway_streaming;
 mod lifecycle;
 mod redirect;
 mod redirect_safety;
+mod redis_harness;
 mod smoke;
 mod webhooks;
