@@ -63,10 +63,12 @@ ensure_redis() {
   if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
     echo "redis-server missing: installing redis-server"
     export DEBIAN_FRONTEND=noninteractive
-    # The package lists are refreshed only when the install fails without it.
+    # The package lists are refreshed only when the install fails without it; a failure
+    # falls through to the error below.
     if ! apt-get install -y -qq redis-server >/dev/null 2>&1; then
-      apt-get update -qq || return 1
-      apt-get install -y -qq redis-server >/dev/null || return 1
+      if apt-get update -qq; then
+        apt-get install -y -qq redis-server >/dev/null || true
+      fi
     fi
   fi
   if ! command -v redis-server >/dev/null 2>&1 && [[ ! -x /usr/bin/redis-server ]]; then
