@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::auth::Auth;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::hydration::hydrator::{self, Hydrator};
 use crate::hydration::loader::UpstreamLoader;
@@ -48,15 +49,29 @@ impl App {
             negative_ttl: config.negative_ttl,
             max_ttl: config.max_ttl,
         };
-        let limiter = Limiter::new(
+        let store = Store::new(config.cache_max_bytes);
+        // Cluster mode: one Redis handle is the shared tier, the quota and the dedupe.
+        let cluster = match &config.redis {
+            Some(redis) => Some(
+                Cluster::start(redis, store.clone(), metrics.clone())
+                    .map_err(|e| std::io::Error::other(format!("redis client: {:?}", e.kind())))?,
+            ),
+            None => None,
+        };
+        let limiter = Limiter::with_shared(
             config.hydrate_rate,
             config.hydrate_burst,
             config.hydrate_max_wait,
             metrics.clone(),
+            cluster
+                .clone()
+                .map(|c| Arc::new(c) as Arc<dyn crate::upstream::limiter::SharedQuota>),
         );
         let hydrator = Arc::new(Hydrator::new(hydrator::Parts {
-            store: Store::new(config.cache_max_bytes),
-            shared: None,
+            store,
+            shared: cluster
+                .clone()
+                .map(|c| Arc::new(c) as Arc<dyn crate::hydration::tier::SharedTier>),
             loader: Arc::new(UpstreamLoader::new(upstream.clone(), metrics.clone())),
             limiter,
             policy,
@@ -76,7 +91,11 @@ impl App {
                 .map(|k| k.expose().to_string())
                 .collect(),
         );
-        let webhooks = Webhooks::new(&config, metrics.clone())?;
+        let webhooks = Webhooks::new(
+            &config,
+            metrics.clone(),
+            cluster.map(|c| Arc::new(c) as Arc<dyn crate::webhooks::SharedDedupe>),
+        )?;
         Ok(Arc::new(App {
             webhooks,
             auth: Auth::new(&config),

@@ -30,6 +30,7 @@
 //! | [`config`] | flags = env = TOML, every default once ([`config::defaults`]), validation, units |
 //! | `error` | every error → status + `{"message","code"}`, in one table; causes kept |
 //! | [`telemetry`] | Prometheus metrics, label vocabulary, tracing set-up |
+//! | `cluster` | cluster mode on Redis: the shared tier (entries, leases, fences), the cluster-wide quota, webhook dedupe, probe, heartbeat and pub/sub |
 //! | [`clock`] | the one clock seam (tokio `Instant` + Unix seconds) |
 //! | `headers` | header names hydrant sets, hop-by-hop removal (a leaf) |
 //! | `header_arena` | allocation-free per-response header values |
@@ -46,6 +47,7 @@ pub mod app;
 pub(crate) mod auth;
 pub mod body;
 pub mod clock;
+pub(crate) mod cluster;
 pub mod config;
 pub mod demo;
 pub(crate) mod error;

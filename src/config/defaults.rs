@@ -43,7 +43,7 @@ pub const REDIS_TIMEOUT: Duration = Duration::from_millis(100);
 /// A size in the parser's syntax, with the largest exact binary unit (`256MiB`).
 pub fn format_size(n: u64) -> String {
     for (unit, shift) in [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)] {
-        if n != 0 && n % (1u64 << shift) == 0 {
+        if n != 0 && n.is_multiple_of(1u64 << shift) {
             return format!("{}{unit}", n >> shift);
         }
     }

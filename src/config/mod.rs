@@ -506,8 +506,7 @@ impl Config {
         }
         let redis_prefix = pick(args.redis_prefix, "redis_prefix")
             .unwrap_or_else(|| defaults::REDIS_PREFIX.to_string());
-        if redis_prefix.is_empty() || redis_prefix.len() > 64 || redis_prefix.contains(['{', '}'])
-        {
+        if redis_prefix.is_empty() || redis_prefix.len() > 64 || redis_prefix.contains(['{', '}']) {
             return Err(err(
                 "redis-prefix",
                 "expected 1 to 64 characters without { or } (they are Redis hash-tag braces)",

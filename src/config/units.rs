@@ -243,7 +243,7 @@ pub fn format_duration(d: Duration) -> String {
         ("s", NANOS_PER_SEC),
         ("ms", 1_000_000),
     ] {
-        if nanos % n == 0 {
+        if nanos.is_multiple_of(n) {
             return format!("{}{unit}", nanos / n);
         }
     }
@@ -313,7 +313,9 @@ mod tests {
     fn duration_error_message() {
         let e = parse_duration("5x").unwrap_err().to_string();
         assert!(
-            e.starts_with(r#"invalid duration "5x": expected a number followed by ms, s, m, h or d"#),
+            e.starts_with(
+                r#"invalid duration "5x": expected a number followed by ms, s, m, h or d"#
+            ),
             "{e}"
         );
         let long = "9".repeat(200) + "x";

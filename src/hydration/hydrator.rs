@@ -454,8 +454,7 @@ impl Hydrator {
             _ => return Ok(Answer::Upstream(Arc::new(reply))),
         };
         let entry = Arc::new(entry);
-        if entry.is_storable(now) && !self.store.insert_if_current(key, entry.clone(), generation)
-        {
+        if entry.is_storable(now) && !self.store.insert_if_current(key, entry.clone(), generation) {
             tracing::debug!(file = %key.file, "fill overtaken by an invalidation: not stored");
         }
         Ok(Answer::Cached {

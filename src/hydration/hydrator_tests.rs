@@ -440,18 +440,15 @@ impl SharedTier for MemoryTier {
         let entry = self.entries.lock().get(&key).cloned();
         let claim = match entry {
             Some(e)
-                if e.is_fresh(now)
-                    && newer_than.is_none_or(|t| clock::unix_at(e.created) > t) =>
+                if e.is_fresh(now) && newer_than.is_none_or(|t| clock::unix_at(e.created) > t) =>
             {
                 Claim::Found(e)
             }
             stale => {
                 let mut leases = self.leases.lock();
-                if leases.contains_key(&key) {
-                    Claim::Follow { stale }
-                } else {
+                if let std::collections::hash_map::Entry::Vacant(slot) = leases.entry(key) {
                     let token = self.next_token.fetch_add(1, Ordering::SeqCst) as u64;
-                    leases.insert(key, token);
+                    slot.insert(token);
                     Claim::Lead {
                         ticket: Ticket {
                             epoch: String::new(),
@@ -460,6 +457,8 @@ impl SharedTier for MemoryTier {
                         },
                         stale,
                     }
+                } else {
+                    Claim::Follow { stale }
                 }
             }
         };
@@ -549,7 +548,11 @@ async fn concurrent_misses_on_two_replicas_make_one_upstream_call() {
     for g in gets {
         assert_eq!(g.await.unwrap(), "200 MISS");
     }
-    assert_eq!(la.calls() + lb.calls(), 1, "one replica leads, the other waits");
+    assert_eq!(
+        la.calls() + lb.calls(),
+        1,
+        "one replica leads, the other waits"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -589,7 +592,11 @@ async fn a_refresh_on_one_replica_serves_the_others() {
     assert_eq!(la.calls(), 2);
     assert!(b.hit(&key("f"), &auth(), clock::now()).is_some());
     settle().await;
-    assert_eq!(lb.calls(), 0, "b took the refreshed entry from the shared tier");
+    assert_eq!(
+        lb.calls(),
+        0,
+        "b took the refreshed entry from the shared tier"
+    );
     tokio::time::advance(Duration::from_secs(60)).await;
     assert_eq!(get(&b, "f").await, "200 HIT");
     assert_eq!(lb.calls(), 0);

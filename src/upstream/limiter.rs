@@ -13,6 +13,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use governor::clock::Clock;
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DashMapStateStore;
@@ -92,10 +93,36 @@ struct Pause {
 const MAX_PAUSE: Duration = Duration::from_secs(3600);
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 
+/// A quota shared by every replica of a cluster (GCRA on Redis). Best effort: `None` means
+/// "not available now", and the limiter falls back to its own share of the quota.
+pub trait SharedQuota: Send + Sync + 'static {
+    /// Spend one permit of `tenant`'s cluster-wide quota now, or say how long until one.
+    fn take(
+        &self,
+        tenant: Tenant,
+        interval: Duration,
+        burst: u32,
+        deadline: Instant,
+    ) -> BoxFuture<'static, Option<Result<(), (Duration, Refusal)>>>;
+    /// Pause `tenant`'s hydrates on every replica for `pause`.
+    fn pause(&self, tenant: Tenant, pause: Duration) -> BoxFuture<'static, ()>;
+    /// Replicas last seen alive: while the quota is unavailable each takes this share.
+    fn replicas(&self) -> u32;
+    /// The per-request budget for the shared quota, from now.
+    fn deadline(&self) -> Instant;
+}
+
 /// The per-tenant hydrate limiter.
 pub struct Limiter {
     governor: Governor,
     clock: TokioClock,
+    /// The cluster-wide quota, in cluster mode.
+    shared: Option<Arc<dyn SharedQuota>>,
+    /// This replica's share of the quota while the shared one is unavailable: rebuilt when
+    /// the number of replicas changes.
+    fallback: Mutex<Option<(u32, Arc<Governor>)>>,
+    rate: Rate,
+    burst: u32,
     pauses: Mutex<HashMap<Tenant, Pause>>,
     max_wait: Duration,
     metrics: Arc<Metrics>,
@@ -111,19 +138,31 @@ impl std::fmt::Debug for Limiter {
 }
 
 impl Limiter {
-    /// A limiter allowing `rate` with `burst` per tenant.
+    /// A limiter allowing `rate` with `burst` per tenant, in this process alone.
+    #[cfg(test)]
     pub fn new(rate: Rate, burst: u32, max_wait: Duration, metrics: Arc<Metrics>) -> Limiter {
-        let period = (rate.per / rate.count.max(1)).max(Duration::from_nanos(1));
-        let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
-        let quota = Quota::with_period(period)
-            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
-            .allow_burst(burst);
+        Limiter::with_shared(rate, burst, max_wait, metrics, None)
+    }
+
+    /// A limiter whose quota is `shared` by the cluster when it is available.
+    pub fn with_shared(
+        rate: Rate,
+        burst: u32,
+        max_wait: Duration,
+        metrics: Arc<Metrics>,
+        shared: Option<Arc<dyn SharedQuota>>,
+    ) -> Limiter {
+        let quota = quota_of(rate, burst, 1);
         let clock = TokioClock {
             origin: clock::now(),
         };
         Limiter {
             governor: RateLimiter::dashmap_with_clock(quota, clock.clone()),
             clock,
+            shared,
+            fallback: Mutex::new(None),
+            rate,
+            burst,
             pauses: Mutex::new(HashMap::new()),
             max_wait,
             metrics,
@@ -163,9 +202,17 @@ impl Limiter {
             self.metrics.limit(Limit::waited);
             tokio::time::sleep(left).await;
         }
+        let local = match &self.shared {
+            None => None,
+            Some(shared) => match self.acquire_shared(&**shared, tenant, mode, start).await {
+                Some(verdict) => return verdict,
+                None => Some(self.share(shared.replicas())),
+            },
+        };
+        let governor = local.as_deref().unwrap_or(&self.governor);
         // Bounded: each round either succeeds, sleeps toward the deadline, or refuses.
         for _ in 0..64 {
-            match self.governor.check_key(tenant) {
+            match governor.check_key(tenant) {
                 Ok(()) => return Ok(()),
                 Err(not_until) => {
                     let wait = not_until.wait_time_from(self.clock.now());
@@ -187,6 +234,62 @@ impl Limiter {
             retry_after: Duration::from_secs(1),
             reason: Refusal::LimiterSaturated,
         })
+    }
+
+    /// The cluster-wide quota: `None` when it is unavailable (the caller uses its share).
+    async fn acquire_shared(
+        &self,
+        shared: &dyn SharedQuota,
+        tenant: &Tenant,
+        mode: Mode,
+        start: Instant,
+    ) -> Option<Result<(), Refused>> {
+        let interval = (self.rate.per / self.rate.count.max(1)).max(Duration::from_micros(1));
+        // Bounded: each round either succeeds, sleeps toward the deadline, or refuses.
+        for _ in 0..64 {
+            match shared
+                .take(*tenant, interval, self.burst.max(1), shared.deadline())
+                .await?
+            {
+                Ok(()) => return Some(Ok(())),
+                Err((wait, reason)) => {
+                    let waited = clock::now().duration_since(start);
+                    if mode == Mode::TryNow || waited + wait > self.max_wait {
+                        self.metrics.limit(Limit::rejected);
+                        return Some(Err(Refused {
+                            retry_after: wait.max(Duration::from_millis(1)),
+                            reason,
+                        }));
+                    }
+                    self.metrics.limit(Limit::waited);
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+        None
+    }
+
+    /// This replica's share of the quota among `replicas`.
+    fn share(&self, replicas: u32) -> Arc<Governor> {
+        let n = replicas.max(1);
+        let mut fallback = self.fallback.lock();
+        match &*fallback {
+            Some((m, g)) if *m == n => g.clone(),
+            _ => {
+                let g = Arc::new(RateLimiter::dashmap_with_clock(
+                    quota_of(self.rate, self.burst, n),
+                    self.clock.clone(),
+                ));
+                *fallback = Some((n, g.clone()));
+                g
+            }
+        }
+    }
+
+    fn share_pause(&self, tenant: &Tenant, pause: Duration) {
+        if let Some(shared) = &self.shared {
+            tokio::spawn(shared.pause(*tenant, pause));
+        }
     }
 
     /// Learn from an upstream hydrate response: pause on `429` (unless the body's code is
@@ -219,6 +322,8 @@ impl Limiter {
                 }
             };
             entry.until = now + wait.min(MAX_PAUSE);
+            drop(pauses);
+            self.share_pause(tenant, wait.min(MAX_PAUSE));
             self.metrics.limit(Limit::paused);
             tracing::warn!(tenant = %tenant, pause_ms = wait.as_millis() as u64, "upstream 429: pausing tenant's hydrates");
             return;
@@ -236,6 +341,8 @@ impl Limiter {
                         backoff: FIRST_BACKOFF,
                     },
                 );
+                drop(pauses);
+                self.share_pause(tenant, d.min(MAX_PAUSE));
                 self.metrics.limit(Limit::paused);
                 tracing::warn!(tenant = %tenant, pause_ms = d.as_millis() as u64, "upstream quota exhausted: pausing tenant's hydrates until reset");
             }
@@ -243,6 +350,16 @@ impl Limiter {
             pauses.remove(tenant);
         }
     }
+}
+
+/// governor's quota for `rate` and `burst`, divided among `share` replicas (each at least 1).
+fn quota_of(rate: Rate, burst: u32, share: u32) -> Quota {
+    let share = share.max(1);
+    let period = (rate.per * share / rate.count.max(1)).max(Duration::from_nanos(1));
+    let burst = NonZeroU32::new((burst / share).max(1)).unwrap_or(NonZeroU32::MIN);
+    Quota::with_period(period)
+        .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+        .allow_burst(burst)
 }
 
 fn header_f64(headers: &HeaderMap, name: &str) -> Option<f64> {

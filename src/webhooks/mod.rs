@@ -12,6 +12,8 @@ pub mod verify;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
+
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, Method, Request, Response, Uri};
 use hyper_util::client::legacy::Client;
@@ -59,8 +61,28 @@ enum Seen {
     Done,
 }
 
+/// What the cluster knows of a `webhook-id`.
+pub enum Delivery {
+    /// First sight: this replica handles it.
+    New,
+    /// Another replica is handling it right now.
+    InProgress,
+    /// Completed on some replica in the last 10 minutes.
+    Done,
+}
+
+/// Webhook dedupe shared by every replica (Redis). Best effort: `None` is "not available now",
+/// and this replica's own memory decides alone.
+pub trait SharedDedupe: Send + Sync + 'static {
+    /// Mark `id` in flight for `hold` unless some replica has seen it.
+    fn begin(&self, id: String, hold: Duration) -> BoxFuture<'static, Option<Delivery>>;
+    /// Mark `id` completed for the dedupe window (`done`), or forget it so a retry is handled.
+    fn finish(&self, id: String, done: bool, window: Duration) -> BoxFuture<'static, ()>;
+}
+
 /// Webhook endpoint state.
 pub struct Webhooks {
+    shared: Option<Arc<dyn SharedDedupe>>,
     verifier: WebhookVerifier,
     forward: Option<Uri>,
     client: Client<crate::upstream::client::Connector, Body>,
@@ -96,7 +118,11 @@ impl Drop for InProgress<'_> {
 
 impl Webhooks {
     /// Build from configuration; `None` when no webhook secret is configured.
-    pub fn new(cfg: &Config, metrics: Arc<Metrics>) -> std::io::Result<Option<Webhooks>> {
+    pub fn new(
+        cfg: &Config,
+        metrics: Arc<Metrics>,
+        shared: Option<Arc<dyn SharedDedupe>>,
+    ) -> std::io::Result<Option<Webhooks>> {
         let secrets: Vec<String> = cfg
             .webhook_secrets
             .iter()
@@ -106,6 +132,7 @@ impl Webhooks {
             return Ok(None);
         };
         Ok(Some(Webhooks {
+            shared,
             verifier,
             forward: cfg.webhook_forward.clone(),
             client: crate::upstream::client::build_client(cfg.connect_timeout, cfg.native_roots)?,
@@ -253,10 +280,34 @@ pub(crate) async fn handle(
         id: delivery.id.clone(),
         done: false,
     };
+    // The cluster's word: a copy on another replica, in flight or done, wins. The in-flight
+    // marker lapses after the relay timeout + 5 s, so a replica that died blocks nothing.
+    if let Some(shared) = &hooks.shared {
+        match shared
+            .begin(delivery.id.clone(), RELAY_TIMEOUT + Duration::from_secs(5))
+            .await
+        {
+            Some(Delivery::Done) => {
+                hooks.count(event, "duplicate");
+                guard.done = true;
+                return Ok(ack(
+                    serde_json::json!({ "received": true, "duplicate": true }),
+                ));
+            }
+            Some(Delivery::InProgress) => {
+                hooks.count(event, "duplicate");
+                return Err(Error::DeliveryInProgress);
+            }
+            Some(Delivery::New) | None => {}
+        }
+    }
 
     if let Some(to) = &hooks.forward {
         if !hooks.relay(to, &parts.headers, bytes.clone()).await {
             hooks.count(event, "relay_failed");
+            if let Some(shared) = &hooks.shared {
+                tokio::spawn(shared.finish(delivery.id.clone(), false, DEDUPE_WINDOW));
+            }
             return Err(Error::RelayFailed);
         }
         hooks.count(event, "relayed");
@@ -288,6 +339,11 @@ pub(crate) async fn handle(
     }
     guard.done = true;
     drop(guard);
+    if let Some(shared) = &hooks.shared {
+        shared
+            .finish(delivery.id.clone(), true, DEDUPE_WINDOW)
+            .await;
+    }
     tracing::info!(
         event = event_name.unwrap_or("-"),
         primed,
