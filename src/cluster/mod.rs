@@ -181,6 +181,21 @@ impl Cluster {
         value
     }
 
+    /// `EVALSHA`, loading the script and retrying once when Redis does not know it (restarted
+    /// empty or `SCRIPT FLUSH`ed). redis-rs does this itself too, but not on every path.
+    async fn invoke<T: redis::FromRedisValue>(
+        inv: &redis::ScriptInvocation<'_>,
+        conn: &mut ConnectionManager,
+    ) -> redis::RedisResult<T> {
+        match inv.invoke_async::<T>(conn).await {
+            Err(e) if e.code() == Some("NOSCRIPT") || format!("{e:?}").contains("NoScript") => {
+                inv.load_async(conn).await?;
+                inv.invoke_async::<T>(conn).await
+            }
+            other => other,
+        }
+    }
+
     fn conn(&self) -> ConnectionManager {
         self.inner.conn.clone()
     }
@@ -218,7 +233,7 @@ impl Cluster {
             let beat = async {
                 let mut inv = scripts::HEARTBEAT.key(self.global_key("replicas"));
                 inv.arg(&self.inner.replica).arg(REPLICA_ALIVE_MS);
-                inv.invoke_async::<u32>(&mut conn).await
+                Cluster::invoke::<u32>(&inv, &mut conn).await
             };
             match tokio::time::timeout(PROBE_TIMEOUT, beat).await {
                 Ok(Ok(n)) => {

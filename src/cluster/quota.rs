@@ -27,7 +27,11 @@ impl SharedQuota for Cluster {
                 .arg(interval.as_micros().max(1) as u64)
                 .arg(burst.max(1));
             let (verdict, micros) = this
-                .run("quota", deadline, inv.invoke_async::<(i64, i64)>(&mut conn))
+                .run(
+                    "quota",
+                    deadline,
+                    Cluster::invoke::<(i64, i64)>(&inv, &mut conn),
+                )
                 .await?;
             let wait = Duration::from_micros(micros.max(0) as u64);
             Some(match verdict {
@@ -45,7 +49,11 @@ impl SharedQuota for Cluster {
             let mut inv = scripts::PAUSE.key(this.tenant_key(&tenant, "p"));
             inv.arg(pause.as_millis().max(1) as u64);
             let _ = this
-                .run("pause", this.deadline(), inv.invoke_async::<i64>(&mut conn))
+                .run(
+                    "pause",
+                    this.deadline(),
+                    Cluster::invoke::<i64>(&inv, &mut conn),
+                )
                 .await;
         })
     }

@@ -41,7 +41,29 @@ fn decode(value: &[u8]) -> Option<Arc<Entry>> {
 }
 
 impl Cluster {
+    /// Record that `tenant` has entries, before any fill of it starts: an invalidation that
+    /// lists the tenants after this moves the fill's epoch on and so fences it, and one that
+    /// listed them before started before the fill, which then fetches the new state.
+    async fn register_tenant(&self, key: &Key, deadline: Instant) -> Option<()> {
+        let tenants = self.global_key("tenants");
+        let mut pipe = redis::pipe();
+        pipe.cmd("SADD")
+            .arg(&tenants)
+            .arg(key.tenant.hex())
+            .ignore()
+            .cmd("PEXPIRE")
+            .arg(&tenants)
+            .arg(TENANTS_TTL_MS)
+            .ignore();
+        let mut conn = self.conn();
+        self.run("tenants", deadline, pipe.query_async::<()>(&mut conn))
+            .await
+    }
+
     async fn claim_now(&self, key: Key, newer_than: Option<f64>, deadline: Instant) -> Claim {
+        if self.register_tenant(&key, deadline).await.is_none() {
+            return Claim::Alone;
+        }
         let token = format!("{}:{:016x}", self.inner.replica, rand::random::<u64>());
         let mut conn = self.conn();
         let mut inv = scripts::CLAIM.key(self.key(&key.tenant, "e", &key.file));
@@ -55,7 +77,7 @@ impl Cluster {
             .run(
                 "claim",
                 deadline,
-                inv.invoke_async::<(String, Vec<u8>, String)>(&mut conn),
+                Cluster::invoke::<(String, Vec<u8>, String)>(&inv, &mut conn),
             )
             .await;
         let Some((verdict, value, epoch)) = reply else {
@@ -92,7 +114,11 @@ impl Cluster {
             let mut inv = scripts::RENEW.key(self.key(&key.tenant, "l", &key.file));
             inv.arg(&token).arg(LEASE_MS);
             let kept = self
-                .run("renew", self.deadline(), inv.invoke_async::<i64>(&mut conn))
+                .run(
+                    "renew",
+                    self.deadline(),
+                    Cluster::invoke::<i64>(&inv, &mut conn),
+                )
                 .await;
             if kept != Some(1) {
                 return; // lost, or Redis is down: the fence refuses a late store anyway
@@ -115,7 +141,7 @@ impl Cluster {
                     .run(
                         "peek",
                         self.deadline(),
-                        inv.invoke_async::<(Vec<u8>, i64, i64)>(&mut conn),
+                        Cluster::invoke::<(Vec<u8>, i64, i64)>(&inv, &mut conn),
                     )
                     .await?;
                 if fresh_until > unix_ms(clock::now()) {
@@ -163,7 +189,7 @@ impl Cluster {
             .arg(epoch)
             .arg(token);
         let stored = self
-            .run("put", deadline, inv.invoke_async::<i64>(&mut conn))
+            .run("put", deadline, Cluster::invoke::<i64>(&inv, &mut conn))
             .await;
         drop(ticket);
         match stored {
@@ -198,7 +224,7 @@ impl Cluster {
         let mut inv = scripts::RELEASE.key(self.key(&key.tenant, "l", &key.file));
         inv.arg(&ticket.token);
         let _ = self
-            .run("release", deadline, inv.invoke_async::<i64>(&mut conn))
+            .run("release", deadline, Cluster::invoke::<i64>(&inv, &mut conn))
             .await;
         let mut publish = redis::cmd("PUBLISH");
         publish.arg(self.channel("fill")).arg(format!(
@@ -217,7 +243,11 @@ impl Cluster {
         inv.key(self.key(&key.tenant, "g", &key.file))
             .arg(EPOCH_TTL_MS);
         let _ = self
-            .run("invalidate", deadline, inv.invoke_async::<i64>(&mut conn))
+            .run(
+                "invalidate",
+                deadline,
+                Cluster::invoke::<i64>(&inv, &mut conn),
+            )
             .await;
     }
 

@@ -557,6 +557,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_bad_redis_url_names_the_option_and_not_the_value() {
+        for bad in [
+            "banana",
+            "http://h:1",
+            "redis://",
+            "redis://:s3cret@",
+            "redis://:s3cret@/0",
+        ] {
+            let e = Config::resolve(ServeArgs {
+                redis_url: Some(bad.into()),
+                ..Default::default()
+            })
+            .unwrap_err()
+            .to_string();
+            assert!(e.starts_with("invalid configuration: --redis-url: "), "{e}");
+            assert!(!e.contains("s3cret") && !e.contains("banana"), "{e}");
+            assert_eq!(e.lines().count(), 1);
+        }
+        let ok = Config::resolve(ServeArgs {
+            redis_url: Some("rediss://u:p@redis.internal:6380/2".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        let redis = ok.redis.unwrap();
+        assert_eq!(redis.prefix, "hydrant:");
+        assert_eq!(redis.timeout, Duration::from_millis(100));
+        assert!(!format!("{redis:?}").contains(":p@"), "the URL is redacted");
+        assert!(Config::resolve(ServeArgs::default())
+            .unwrap()
+            .redis
+            .is_none());
+    }
+
+    #[test]
     fn defaults_match_the_contract() {
         let c = Config::resolve(ServeArgs::default()).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");

@@ -27,6 +27,7 @@ mod cache_priming;
 mod cli_config;
 mod cli_serve;
 mod cli_sign_demo;
+mod cluster;
 mod gateway;
 mod gateway_failures;
 mod gateway_proxy;

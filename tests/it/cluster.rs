@@ -1,0 +1,410 @@
+//! Cluster mode against a real `redis-server`: several hydrant replicas (in-process, each its
+//! own `App` and listener) share one Redis and one simulator, and every promise of one
+//! process holds for all of them: one upstream hydrate per file, single flight across
+//! replicas, the quota, invalidation fan-out, webhook exactly-once, and no request failing
+//! when Redis is refusing, stopped, restarted empty or its subscription is killed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hydrant::app::App;
+use hydrant::config::{Config, ServeArgs};
+use hydrant::server::Running;
+use hydrant::sim::{self, SimConfig, SimHandle, DEFAULT_WEBHOOK_SECRET};
+use hydrant::webhooks::verify::sign;
+
+use crate::common::redis::RedisServer;
+use crate::common::*;
+
+/// Several replicas on one Redis and one simulator.
+struct Replicas {
+    sim: SimHandle,
+    redis: RedisServer,
+    nodes: Vec<(Arc<App>, Running)>,
+    client: HttpClient,
+}
+
+impl Replicas {
+    async fn start(n: usize, args: ServeArgs) -> Replicas {
+        let redis = RedisServer::start();
+        let sim = sim::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let mut nodes = Vec::new();
+        for _ in 0..n {
+            let config = Config::resolve(ServeArgs {
+                listen: Some("127.0.0.1:0".into()),
+                upstream: Some(sim.base_url()),
+                api_key: Some(ALPHA.into()),
+                redis_url: Some(redis.url()),
+                redis_prefix: Some("it:".into()),
+                ..args.clone()
+            })
+            .unwrap();
+            let app = App::new(config).unwrap();
+            let running = Running::start(app.clone(), "127.0.0.1:0".parse().unwrap())
+                .await
+                .unwrap();
+            nodes.push((app, running));
+        }
+        let r = Replicas {
+            sim,
+            redis,
+            nodes,
+            client: HttpClient::new(),
+        };
+        r.wait_redis_up(true).await;
+        r
+    }
+
+    fn url(&self, i: usize, path: &str) -> String {
+        format!("{}{}", self.nodes[i].1.url(), path)
+    }
+
+    async fn metric(&self, i: usize, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let text = self.client.get(&self.url(i, "/metrics"), None).await;
+        metric(&String::from_utf8_lossy(&text.body), name, labels)
+    }
+
+    /// Every replica reports `hydrant_redis_up` as `up` (within 5 s).
+    async fn wait_redis_up(&self, up: bool) {
+        let want = if up { 1.0 } else { 0.0 };
+        let end = Instant::now() + Duration::from_secs(6);
+        for i in 0..self.nodes.len() {
+            loop {
+                if self.metric(i, "hydrant_redis_up", &[]).await == Some(want) {
+                    break;
+                }
+                assert!(
+                    Instant::now() < end,
+                    "replica {i}: hydrant_redis_up never became {want}"
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+
+    async fn redirect(&self, i: usize, id: &str) -> Resp {
+        self.client
+            .get(&self.url(i, &format!("/files/{id}/redirect")), None)
+            .await
+    }
+}
+
+#[tokio::test]
+async fn a_file_hydrated_by_one_replica_is_a_hit_on_the_others() {
+    let c = Replicas::start(3, ServeArgs::default()).await;
+    assert_eq!(c.redirect(0, READY).await.header("x-cache"), Some("MISS"));
+    // The shared write is asynchronous; it lands within moments.
+    let mut hits = 0;
+    for i in [1, 2] {
+        for _ in 0..40 {
+            let r = c.redirect(i, READY).await;
+            assert_eq!(r.status, 302);
+            if r.header("x-cache") == Some("HIT") {
+                assert!(r.header("age").is_some(), "age from the original fetch");
+                hits += 1;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+    assert_eq!(hits, 2);
+    assert_eq!(
+        c.sim.hydrate_calls(READY),
+        1,
+        "one upstream hydrate for the cluster"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_misses_on_three_replicas_make_one_upstream_call() {
+    let c = Replicas::start(3, ServeArgs::default()).await;
+    let c = Arc::new(c);
+    let mut tasks = Vec::new();
+    for n in 0..60usize {
+        let c = c.clone();
+        tasks.push(tokio::spawn(async move {
+            c.redirect(n % 3, READY5).await.status
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 302);
+    }
+    assert_eq!(c.sim.hydrate_calls(READY5), 1);
+}
+
+#[tokio::test]
+async fn an_archive_through_one_replica_drops_the_file_on_every_replica() {
+    let c = Replicas::start(2, ServeArgs::default()).await;
+    assert_eq!(c.redirect(0, READY).await.status, 302);
+    assert_eq!(c.redirect(0, READY).await.header("x-cache"), Some("HIT"));
+    let r = c
+        .client
+        .post(
+            &c.url(1, &format!("/v1/files/{READY}/archive")),
+            Some(ALPHA),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    // Replica 0 learns of it through pub/sub within 250 ms: no HIT on the old state.
+    let end = Instant::now() + Duration::from_millis(250);
+    let mut dropped = false;
+    while Instant::now() < end {
+        let e = c.app_entries(0).await;
+        if e == Some(0.0) {
+            dropped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        dropped,
+        "replica 0 still holds the archived file after 250 ms"
+    );
+    let after = c.redirect(0, READY).await;
+    assert_ne!(after.header("x-cache"), Some("HIT"));
+}
+
+impl Replicas {
+    async fn app_entries(&self, i: usize) -> Option<f64> {
+        self.metric(i, "hydrant_cache_entries", &[]).await
+    }
+}
+
+#[tokio::test]
+async fn the_hydrate_quota_is_for_the_whole_cluster() {
+    let c = Replicas::start(
+        3,
+        ServeArgs {
+            hydrate_rate: Some("3/h".into()),
+            hydrate_burst: Some("3".into()),
+            hydrate_max_wait: Some("100ms".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    let files = [READY, READY5, READY6, PENDING];
+    let mut statuses = Vec::new();
+    for (i, id) in files.iter().enumerate() {
+        let r = c
+            .client
+            .post(
+                &c.url(i % 3, &format!("/v1/files/{id}/hydrate")),
+                Some(ALPHA),
+                None,
+            )
+            .await;
+        statuses.push(r.status);
+        if r.status == 429 {
+            assert_error(&r, 429, "rate_limited");
+            assert_eq!(r.header("x-hydrant-reason"), Some("limiter_saturated"));
+        }
+    }
+    assert_eq!(
+        statuses,
+        vec![200, 200, 200, 429],
+        "3 per hour for the cluster"
+    );
+    assert_eq!(c.sim.stats().hydrate_calls, 3);
+}
+
+#[tokio::test]
+async fn a_webhook_redelivered_to_another_replica_is_relayed_once() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let forward = format!("http://{}/hook", listener.local_addr().unwrap());
+    let seen = webhook_receiver::start(listener).await;
+    let c = Replicas::start(
+        2,
+        ServeArgs {
+            webhook_secret: Some(DEFAULT_WEBHOOK_SECRET.into()),
+            webhook_forward: Some(forward),
+            ..Default::default()
+        },
+    )
+    .await;
+    let body = br#"{"event":"tool_execution.succeeded","executionId":"vg_exec_1"}"#;
+    let ts = (wall_unix() as i64).to_string();
+    let sig = sign(
+        DEFAULT_WEBHOOK_SECRET,
+        "msg_cluster_1",
+        ts.parse().unwrap(),
+        body,
+    );
+    let mut answers = Vec::new();
+    for i in [0, 1, 1, 0] {
+        let r = c
+            .client
+            .send_with(
+                http::Method::POST,
+                &c.url(i, "/webhooks/videogen"),
+                None,
+                Some(body),
+                &[
+                    ("webhook-id", "msg_cluster_1"),
+                    ("webhook-timestamp", &ts),
+                    ("webhook-signature", &sig),
+                ],
+            )
+            .await;
+        answers.push((
+            r.status.as_u16(),
+            r.json()["duplicate"].as_bool().unwrap_or(false),
+        ));
+    }
+    assert_eq!(
+        answers,
+        vec![(200, false), (200, true), (200, true), (200, true)]
+    );
+    assert_eq!(seen.acked.lock().unwrap().len(), 1, "relayed exactly once");
+}
+
+#[tokio::test]
+async fn no_secret_is_ever_written_to_redis() {
+    let c = Replicas::start(
+        2,
+        ServeArgs {
+            webhook_secret: Some(DEFAULT_WEBHOOK_SECRET.into()),
+            signing_keys: None,
+            admin_token: Some("adm_very_secret_token".into()),
+            client_tokens: Some(CLIENT_TOKEN.into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    for (i, id) in [READY, READY5, PENDING].iter().enumerate() {
+        c.redirect(i % 2, id).await;
+        c.client
+            .post(
+                &c.url(i % 2, &format!("/v1/files/{id}/hydrate")),
+                Some(CLIENT_TOKEN),
+                None,
+            )
+            .await;
+    }
+    c.client
+        .send_with(
+            http::Method::DELETE,
+            &c.url(0, &format!("/admin/files/{READY}")),
+            Some("adm_very_secret_token"),
+            None,
+            &[],
+        )
+        .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let dump = c.redis.dump_all();
+    assert!(!dump.is_empty(), "cluster mode wrote nothing to Redis");
+    for (key, value) in &dump {
+        let value = String::from_utf8_lossy(value);
+        assert!(key.starts_with("it:"), "key outside the prefix: {key}");
+        for secret in [
+            ALPHA,
+            CLIENT_TOKEN,
+            "adm_very_secret_token",
+            DEFAULT_WEBHOOK_SECRET,
+            "aHlkcmFudC1zaW0td2ViaG9vay1zZWNyZXQ",
+        ] {
+            assert!(
+                !key.contains(secret) && !value.contains(secret),
+                "{key} holds a secret"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn redis_down_fails_no_request_and_sharing_resumes() {
+    let mut c = Replicas::start(2, ServeArgs::default()).await;
+    assert_eq!(c.redirect(0, READY).await.status, 302);
+    c.redis.kill();
+    for i in 0..2 {
+        for id in [READY, READY5] {
+            assert_eq!(c.redirect(i, id).await.status, 302, "replica {i} {id}");
+        }
+        let h = c.client.get(&c.url(i, "/healthz"), None).await;
+        assert_eq!(h.status, 200);
+        let r = c.client.get(&c.url(i, "/readyz"), None).await;
+        assert_eq!(r.status, 200);
+    }
+    c.wait_redis_up(false).await;
+    c.redis.restart();
+    c.wait_redis_up(true).await;
+    // Sharing again: a file first hydrated by replica 1 now is a hit on replica 0.
+    assert_eq!(c.redirect(1, READY6).await.header("x-cache"), Some("MISS"));
+    let mut hit = false;
+    for _ in 0..40 {
+        if c.redirect(0, READY6).await.header("x-cache") == Some("HIT") {
+            hit = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(hit, "no sharing after Redis came back");
+    assert_eq!(c.sim.hydrate_calls(READY6), 1);
+}
+
+#[tokio::test]
+async fn a_stopped_redis_costs_a_request_at_most_the_timeout() {
+    let mut c = Replicas::start(1, ServeArgs::default()).await;
+    c.redis.pause();
+    let t = Instant::now();
+    let r = c.redirect(0, READY).await;
+    let took = t.elapsed();
+    assert_eq!(r.status, 302);
+    // 100 ms of Redis budget plus the simulator's own hydrate; far below a second.
+    assert!(took < Duration::from_millis(900), "took {took:?}");
+    // Once marked down, later requests do not wait on Redis at all.
+    let t = Instant::now();
+    assert_eq!(c.redirect(0, READY5).await.status, 302);
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
+    c.redis.resume();
+    c.wait_redis_up(true).await;
+}
+
+#[tokio::test]
+async fn a_killed_subscription_drops_the_replicas_memory() {
+    let c = Replicas::start(1, ServeArgs::default()).await;
+    assert_eq!(c.redirect(0, READY).await.status, 302);
+    assert_eq!(c.app_entries(0).await, Some(1.0));
+    assert!(c.redis.client_kill_pubsub() >= 1);
+    let end = Instant::now() + Duration::from_secs(5);
+    while c.app_entries(0).await != Some(0.0) {
+        assert!(
+            Instant::now() < end,
+            "memory kept after a lost subscription"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Served again, from the shared tier: no new upstream call.
+    let r = c.redirect(0, READY).await;
+    assert_eq!(r.status, 302);
+    assert_eq!(c.sim.hydrate_calls(READY), 1);
+}
+
+#[tokio::test]
+async fn a_script_flush_is_survived() {
+    let c = Replicas::start(2, ServeArgs::default()).await;
+    assert_eq!(c.redirect(0, READY).await.status, 302);
+    c.redis.script_flush();
+    assert_eq!(c.redirect(1, READY5).await.status, 302);
+    assert_eq!(c.redirect(0, READY6).await.status, 302);
+    // Sharing goes on (scripts reloaded on NOSCRIPT); a failed command would have marked
+    // Redis down for up to a probe interval, so allow for that.
+    let mut hit = false;
+    for _ in 0..60 {
+        let r = c.redirect(1, READY6).await;
+        assert_eq!(r.status, 302);
+        if r.header("x-cache") == Some("HIT") {
+            hit = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(hit, "no sharing after SCRIPT FLUSH");
+    assert_eq!(c.sim.hydrate_calls(READY6), 1);
+}
