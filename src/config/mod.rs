@@ -100,8 +100,8 @@ pub struct ServeArgs {
     /// Trust the OS root store instead of the bundled webpki roots.
     #[arg(long, env = "HYDRANT_NATIVE_ROOTS", num_args = 0..=1, default_missing_value = "true")]
     pub native_roots: Option<String>,
-    /// Redis shared by the replicas of one cluster: redis://[user:password@]host:port[/db] or
-    /// rediss://... (TLS). None: standalone.
+    /// Redis shared by the replicas of one cluster: `redis://[user:password@]host:port[/db]` or
+    /// `rediss://...` (TLS). None: standalone.
     #[arg(long, env = "HYDRANT_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
     #[arg(long, env = "HYDRANT_REDIS_PREFIX", help = defaults::help("Start of every Redis key and channel hydrant uses.", "redis-prefix"))]
