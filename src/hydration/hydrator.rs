@@ -265,9 +265,6 @@ impl Hydrator {
         if let Some(f) = flights.get(&key) {
             return (f.clone(), false);
         }
-        if mode == Mode::Wait {
-            self.metrics.lookup(Lookup::miss);
-        }
         let this = self.clone();
         let authorization = authorization.clone();
         // A refresh only counts a shared entry newer than the one it replaces.
@@ -328,6 +325,7 @@ impl Hydrator {
             match shared.claim(key, newer_than, deadline).await {
                 Claim::Alone => return Ok(None),
                 Claim::Found(entry) => {
+                    self.metrics.shared_hit();
                     self.store.insert_if_current(key, entry.clone(), generation);
                     return Err(Ok(Answer::Cached {
                         entry,
@@ -346,6 +344,7 @@ impl Hydrator {
                         return Err(Err(LoadError::Upstream(Arc::new(UpstreamError::Timeout))));
                     }
                     if let Some(entry) = shared.wait(key, until).await {
+                        self.metrics.lookup(Lookup::coalesced);
                         self.store.insert_if_current(key, entry.clone(), generation);
                         return Err(Ok(Answer::Cached {
                             entry,
@@ -384,6 +383,10 @@ impl Hydrator {
             }
             None => None,
         };
+        if mode == Mode::Wait {
+            // Counted here, not at the join: a fill the shared tier answered was a hit.
+            self.metrics.lookup(Lookup::miss);
+        }
         let fetched = self.fetch(key, authorization, mode, generation).await;
         if let Some(shared) = &self.shared {
             // The shared tier fences this store itself (per-key epoch, the lease).

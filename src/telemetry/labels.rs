@@ -98,11 +98,42 @@ pub enum Lookup {
     coalesced,
 }
 
-/// `{outcome}` for cache lookups.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+/// Which cache tier answered a hit or stale lookup.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Tier {
+    /// This replica's memory.
+    l1,
+    /// The tier shared by the cluster (Redis).
+    l2,
+}
+
+impl Lookup {
+    /// The tier label of a lookup counted from this replica's memory.
+    pub(crate) fn tier_of(outcome: Lookup) -> Option<Tier> {
+        matches!(outcome, Lookup::hit | Lookup::stale).then_some(Tier::l1)
+    }
+}
+
+/// `{outcome, tier}` for cache lookups; `tier` only on hits and stale answers.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
 pub struct LookupLabel {
-    /// Outcome.
     pub outcome: Lookup,
+    pub tier: Option<Tier>,
+}
+
+impl prometheus_client::encoding::EncodeLabelSet for LookupLabel {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::LabelSetEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeLabel;
+        ("outcome", self.outcome).encode(encoder.encode_label())?;
+        if let Some(tier) = self.tier {
+            ("tier", tier).encode(encoder.encode_label())?;
+        }
+        Ok(())
+    }
 }
 
 /// Rate-limit outcomes.

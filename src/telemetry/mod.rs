@@ -25,7 +25,7 @@ pub struct Metrics {
     pub http_requests: Family<RouteStatus, Counter>,
     /// `hydrant_http_request_duration_seconds{route}`
     pub http_duration: Family<RouteLabel, LatencyHistogram, fn() -> LatencyHistogram>,
-    /// `hydrant_cache_lookups_total{outcome}`
+    /// `hydrant_cache_lookups_total{outcome,tier}` (`tier` on hits and stale answers)
     pub cache_lookups: Family<LookupLabel, Counter>,
     /// `hydrant_cache_entries`
     pub cache_entries: Gauge,
@@ -199,7 +199,10 @@ impl Metrics {
             .iter()
             .map(|outcome| {
                 cache_lookups
-                    .get_or_create(&LookupLabel { outcome: *outcome })
+                    .get_or_create(&LookupLabel {
+                        outcome: *outcome,
+                        tier: Lookup::tier_of(*outcome),
+                    })
                     .clone()
             })
             .collect();
@@ -266,7 +269,7 @@ impl Metrics {
             .observe(elapsed);
     }
 
-    /// Count one cache lookup.
+    /// Count one cache lookup (a hit or stale answer from this replica's memory).
     pub fn lookup(&self, outcome: Lookup) {
         match self.lookup_counters.get(outcome as usize) {
             Some(c) => {
@@ -274,10 +277,23 @@ impl Metrics {
             }
             None => {
                 self.cache_lookups
-                    .get_or_create(&LookupLabel { outcome })
+                    .get_or_create(&LookupLabel {
+                        outcome,
+                        tier: Lookup::tier_of(outcome),
+                    })
                     .inc();
             }
         }
+    }
+
+    /// Count one hit answered by the tier shared with other replicas.
+    pub fn shared_hit(&self) {
+        self.cache_lookups
+            .get_or_create(&LookupLabel {
+                outcome: Lookup::hit,
+                tier: Some(Tier::l2),
+            })
+            .inc();
     }
 
     /// Count one limiter outcome.
@@ -381,7 +397,7 @@ mod tests {
         for name in [
             "hydrant_http_requests_total{route=\"redirect\",status=\"302\"} 1",
             "hydrant_http_request_duration_seconds_bucket",
-            "hydrant_cache_lookups_total{outcome=\"hit\"} 1",
+            "hydrant_cache_lookups_total{outcome=\"hit\",tier=\"l1\"} 1",
             "hydrant_cache_entries",
             "hydrant_cache_bytes",
             "hydrant_upstream_requests_total{route=\"hydrate\",status=\"200\"} 1",

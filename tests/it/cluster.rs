@@ -408,3 +408,88 @@ async fn a_script_flush_is_survived() {
     assert!(hit, "no sharing after SCRIPT FLUSH");
     assert_eq!(c.sim.hydrate_calls(READY6), 1);
 }
+
+/// The hash tag hydrant uses for `ALPHA`'s keys: 128 bits of SHA-256 of the key, in hex.
+fn alpha_tag() -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(ALPHA.as_bytes())[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_dead_holders_lease_lapses_and_another_replica_takes_over() {
+    let c = Replicas::start(1, ServeArgs::default()).await;
+    // A replica that took the lease and died: nobody renews it.
+    let lease = format!("it:{{{}}}:l:{READY}", alpha_tag());
+    c.redis
+        .command(&["SET", &lease, "dead:replica", "PX", "5000"]);
+    assert!(c.redis.get(&lease).is_some());
+    let t = Instant::now();
+    let r = c.redirect(0, READY).await;
+    let took = t.elapsed();
+    assert_eq!(r.status, 302);
+    assert!(
+        took >= Duration::from_secs(3) && took < Duration::from_secs(7),
+        "waited {took:?} for the lease to lapse"
+    );
+    assert_eq!(c.sim.hydrate_calls(READY), 1);
+}
+
+#[tokio::test]
+async fn a_slow_fill_keeps_its_lease_and_the_others_wait_for_it() {
+    let c = Replicas::start(2, ServeArgs::default()).await;
+    // The upstream takes 6.5 s: longer than a lease lives unless renewed.
+    c.sim.push_fault(hydrant::sim::Fault {
+        route: hydrant::sim::FaultRoute::Hydrate,
+        kind: hydrant::sim::FaultKind::Latency(Duration::from_millis(6500)),
+        count: 1,
+    });
+    let c = Arc::new(c);
+    let first = {
+        let c = c.clone();
+        tokio::spawn(async move { c.redirect(0, READY).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = c.redirect(1, READY).await;
+    assert_eq!(first.await.unwrap().status, 302);
+    assert_eq!(second.status, 302);
+    assert_eq!(
+        c.sim.hydrate_calls(READY),
+        1,
+        "the lease was renewed: no second fill"
+    );
+}
+
+#[tokio::test]
+async fn hits_from_the_shared_tier_are_counted_as_l2() {
+    let c = Replicas::start(2, ServeArgs::default()).await;
+    assert_eq!(c.redirect(0, READY).await.status, 302);
+    let mut found = false;
+    for _ in 0..40 {
+        if c.redirect(1, READY).await.header("x-cache") == Some("HIT") {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(found);
+    assert_eq!(c.redirect(1, READY).await.header("x-cache"), Some("HIT"));
+    let l2 = c
+        .metric(
+            1,
+            "hydrant_cache_lookups_total",
+            &[("outcome", "hit"), ("tier", "l2")],
+        )
+        .await;
+    let l1 = c
+        .metric(
+            1,
+            "hydrant_cache_lookups_total",
+            &[("outcome", "hit"), ("tier", "l1")],
+        )
+        .await;
+    assert_eq!(l2, Some(1.0));
+    assert!(l1.unwrap_or(0.0) >= 1.0);
+}
