@@ -17,6 +17,53 @@ pub struct DemoArgs {
     /// Address hydrant listens on.
     #[arg(long, env = "HYDRANT_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// Replicas to run as one cluster on a private redis-server (needs `redis-server` on
+    /// PATH); they listen on consecutive ports from `--listen`.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub replicas: u16,
+}
+
+/// A `redis-server` of the demo's own, on a free loopback port, killed when dropped.
+struct DemoRedis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl DemoRedis {
+    fn start() -> Result<DemoRedis, String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("cannot pick a port for redis-server: {e}"))?
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                format!(
+                    "hydrant demo --replicas needs redis-server on PATH ({e}); \
+                     on Debian or Ubuntu: apt-get install redis-server"
+                )
+            })?;
+        let redis = DemoRedis { child, port };
+        // Bounded: 100 tries, 50 ms apart.
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(redis);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Err("redis-server did not start listening within 5 s".into())
+    }
+}
+
+impl Drop for DemoRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// The client token the demo accepts in place of a VideoGen key.
@@ -44,31 +91,69 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         receiver.local_addr().map_err(|e| e.to_string())?
     );
     tokio::spawn(receive_webhooks(receiver));
-    let config = Config::resolve(ServeArgs {
-        listen: Some(listen.to_string()),
-        upstream: Some(simulator.base_url()),
-        api_key: Some("vg_sim_key_alpha".into()),
-        client_tokens: Some(DEMO_CLIENT_TOKEN.into()),
-        admin_token: Some(DEMO_ADMIN_TOKEN.into()),
-        webhook_secret: Some(sim::DEFAULT_WEBHOOK_SECRET.into()),
-        webhook_forward: Some(receiver_url.clone()),
-        ..ServeArgs::default()
-    })
-    .map_err(|e| e.to_string())?;
-    let _guard = crate::telemetry::init_tracing(config.log_format);
-    let app = App::new(config).map_err(|e| format!("cannot build the upstream client: {e}"))?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| format!("invalid configuration: --listen: cannot bind {listen}: {e}"))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let h = format!("http://{addr}");
+    let redis = match args.replicas {
+        1 => None,
+        _ => Some(DemoRedis::start()?),
+    };
+    let mut replicas = Vec::new();
+    let mut _log_guard = None;
+    for i in 0..args.replicas {
+        let port = match listen.port() {
+            0 => 0,
+            p => p
+                .checked_add(i)
+                .ok_or("invalid configuration: --listen: no room for the replicas' ports")?,
+        };
+        let at = SocketAddr::new(listen.ip(), port);
+        let config = Config::resolve(ServeArgs {
+            listen: Some(at.to_string()),
+            upstream: Some(simulator.base_url()),
+            api_key: Some("vg_sim_key_alpha".into()),
+            client_tokens: Some(DEMO_CLIENT_TOKEN.into()),
+            admin_token: Some(DEMO_ADMIN_TOKEN.into()),
+            webhook_secret: Some(sim::DEFAULT_WEBHOOK_SECRET.into()),
+            webhook_forward: Some(receiver_url.clone()),
+            redis_url: redis
+                .as_ref()
+                .map(|r| format!("redis://127.0.0.1:{}/0", r.port)),
+            ..ServeArgs::default()
+        })
+        .map_err(|e| e.to_string())?;
+        if i == 0 {
+            _log_guard = Some(crate::telemetry::init_tracing(config.log_format));
+        }
+        let app = App::new(config).map_err(|e| format!("cannot build the upstream client: {e}"))?;
+        let listener = tokio::net::TcpListener::bind(at)
+            .await
+            .map_err(|e| format!("invalid configuration: --listen: cannot bind {at}: {e}"))?;
+        replicas.push((app, listener));
+    }
+    let mut urls = Vec::new();
+    for (_, l) in &replicas {
+        urls.push(format!(
+            "http://{}",
+            l.local_addr().map_err(|e| e.to_string())?
+        ));
+    }
+    let h = urls[0].clone();
+    let cluster = match &redis {
+        None => String::new(),
+        Some(r) => format!(
+            "  cluster             {} replicas on redis-server 127.0.0.1:{}: {}\n  \
+             a file fetched through one is a HIT on the others:\n    curl -si '{}/files/vg_file_alpha_0001/redirect' | grep -i x-cache\n",
+            urls.len(),
+            r.port,
+            urls.join(" "),
+            urls.last().map_or("", String::as_str)
+        ),
+    };
     let f = "vg_file_alpha_0001";
     let text = format!(
         "\
 hydrant demo
   VideoGen simulator  {sim}   (account \"Alpha Studio\", key vg_sim_key_alpha)
   hydrant             {h}
-
+{cluster}
 Stable URLs for browsers (302 to a fresh signed URL, from cache after the first call):
   curl -i '{h}/files/{f}/redirect?rendition=preview'
   curl -sL -o /dev/null -w '%{{http_code}} %{{size_download}} bytes\\n' '{h}/files/{f}/redirect'
@@ -96,16 +181,23 @@ Ctrl-C stops both.
         tok = DEMO_CLIENT_TOKEN,
         adm = DEMO_ADMIN_TOKEN,
         receiver_url = receiver_url,
+        cluster = cluster,
     );
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());
     let _ = out.flush();
     drop(out);
-    let result = server::serve(app, listener, server::shutdown_signal())
-        .await
-        .map_err(|e| e.to_string());
+    let serving = replicas
+        .into_iter()
+        .map(|(app, listener)| server::serve(app, listener, server::shutdown_signal()));
+    let results = futures_util::future::join_all(serving).await;
     simulator.shutdown();
-    result
+    drop(redis);
+    results
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// The demo's webhook receiver: verifies each relayed delivery with the same secret (as an

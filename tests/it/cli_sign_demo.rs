@@ -179,3 +179,80 @@ async fn demo_prints_working_urls() {
     let st = wait_exit(&mut child, Duration::from_secs(5)).await;
     assert_eq!(st.code(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_with_replicas_runs_a_cluster_on_its_own_redis() {
+    // Three consecutive free-looking ports: the demo binds --listen and the next two.
+    let port = free_port();
+    let mut child = hydrant()
+        .args([
+            "demo",
+            "--replicas",
+            "3",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map(KillOnDrop)
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut cluster_line = None;
+    while cluster_line.is_none() && Instant::now() < end {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+            if line.trim_start().starts_with("cluster") {
+                cluster_line = Some(line);
+            }
+        }
+    }
+    let line = cluster_line.expect("demo printed no cluster line");
+    let urls: Vec<String> = line
+        .split_whitespace()
+        .filter(|w| w.starts_with("http://"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(urls.len(), 3, "{line}");
+    let client = HttpClient::new();
+    for (i, u) in urls.iter().enumerate() {
+        wait_healthy(&mut child, addr(port + i as u16)).await;
+        // Each replica reports the shared Redis up within a few seconds.
+        let end = Instant::now() + Duration::from_secs(6);
+        loop {
+            let m = client.get(&format!("{u}/metrics"), None).await;
+            if metric(&String::from_utf8_lossy(&m.body), "hydrant_redis_up", &[]) == Some(1.0) {
+                break;
+            }
+            assert!(Instant::now() < end, "{u}: redis never up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let first = client
+        .get(&format!("{}/files/{READY}/redirect", urls[0]), None)
+        .await;
+    assert_eq!(first.header("x-cache"), Some("MISS"));
+    let mut hit = false;
+    for _ in 0..40 {
+        let r = client
+            .get(&format!("{}/files/{READY}/redirect", urls[2]), None)
+            .await;
+        if r.header("x-cache") == Some("HIT") {
+            hit = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(hit, "no shared hit on the third replica");
+    sigterm(&child);
+    let st = wait_exit(&mut child, Duration::from_secs(5)).await;
+    assert_eq!(st.code(), Some(0));
+}
