@@ -130,6 +130,7 @@ ensure_venv() {
 }
 
 sdk_tests() {
+  ensure_redis || return 1
   ensure_venv || return 1
   section "SDK suite (pytest tests/sdk)"
   local bin="$TARGET_DIR/debug/hydrant"

@@ -493,3 +493,200 @@ async fn hits_from_the_shared_tier_are_counted_as_l2() {
     assert_eq!(l2, Some(1.0));
     assert!(l1.unwrap_or(0.0) >= 1.0);
 }
+
+#[tokio::test]
+async fn an_upstream_429_on_one_replica_pauses_the_tenant_on_all() {
+    let c = Replicas::start(2, ServeArgs::default()).await;
+    c.sim.push_fault(hydrant::sim::Fault {
+        route: hydrant::sim::FaultRoute::Hydrate,
+        kind: hydrant::sim::FaultKind::RateLimited {
+            retry_after: Some(30),
+        },
+        count: 1,
+    });
+    let r = c
+        .client
+        .post(
+            &c.url(0, &format!("/v1/files/{READY}/hydrate")),
+            Some(ALPHA),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 429, "the upstream's own 429 passes");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = c.sim.stats().hydrate_calls;
+    let r = c
+        .client
+        .post(
+            &c.url(1, &format!("/v1/files/{READY5}/hydrate")),
+            Some(ALPHA),
+            None,
+        )
+        .await;
+    assert_own_paused(&r);
+    assert_eq!(
+        c.sim.stats().hydrate_calls,
+        before,
+        "replica 1 made no upstream call"
+    );
+}
+
+fn assert_own_paused(r: &Resp) {
+    assert_error(r, 429, "rate_limited");
+    assert_eq!(r.header("x-hydrant-reason"), Some("upstream_paused"));
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((25..=30).contains(&retry), "{retry}");
+}
+
+#[tokio::test]
+async fn an_admin_purge_through_one_replica_drops_the_file_everywhere() {
+    let c = Replicas::start(
+        2,
+        ServeArgs {
+            admin_token: Some("adm_tok".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(c.redirect(0, READY).await.status, 302);
+    assert_eq!(c.redirect(0, READY).await.header("x-cache"), Some("HIT"));
+    let r = c
+        .client
+        .send_with(
+            http::Method::DELETE,
+            &c.url(1, &format!("/admin/files/{READY}")),
+            Some("adm_tok"),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let end = Instant::now() + Duration::from_millis(250);
+    while c.app_entries(0).await != Some(0.0) {
+        assert!(Instant::now() < end, "replica 0 kept the purged file");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Gone from Redis too: the next read anywhere goes upstream once.
+    assert_eq!(c.redirect(1, READY).await.header("x-cache"), Some("MISS"));
+    assert_eq!(c.sim.hydrate_calls(READY), 2);
+}
+
+#[tokio::test]
+async fn stale_from_the_shared_tier_is_served_on_upstream_failure() {
+    let c = Replicas::start(2, ServeArgs::default()).await;
+    // URLs live 65 s: fresh for 5 s (60 s margin), servable stale until they expire.
+    c.sim.set_url_lifetime(Duration::from_secs(65));
+    assert_eq!(c.redirect(0, READY).await.status, 302);
+    tokio::time::sleep(Duration::from_millis(5_300)).await;
+    c.sim.push_fault(hydrant::sim::Fault {
+        route: hydrant::sim::FaultRoute::Hydrate,
+        kind: hydrant::sim::FaultKind::Status(503),
+        count: 5,
+    });
+    // Replica 1 never held the file: the stale copy comes from Redis.
+    let r = c.redirect(1, READY).await;
+    assert_eq!(r.status, 302);
+    assert_eq!(r.header("x-cache"), Some("STALE"));
+}
+
+#[tokio::test]
+async fn one_refresh_for_the_cluster_and_the_others_take_its_result() {
+    let c = Replicas::start(2, ServeArgs::default()).await;
+    // Fresh for 5 s; reads in the last second refresh ahead.
+    c.sim.set_url_lifetime(Duration::from_secs(65));
+    assert_eq!(c.redirect(0, READY).await.status, 302);
+    let mut shared = false;
+    for _ in 0..40 {
+        if c.redirect(1, READY).await.header("x-cache") == Some("HIT") {
+            shared = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(shared);
+    tokio::time::sleep(Duration::from_millis(4_200)).await;
+    assert_eq!(c.redirect(0, READY).await.status, 302); // starts the refresh
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(c.redirect(1, READY).await.status, 302); // finds the refreshed entry
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        c.sim.hydrate_calls(READY),
+        2,
+        "one fetch, one refresh, cluster-wide"
+    );
+    // Past the first entry's freshness, both replicas still hit without upstream calls.
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    for i in 0..2 {
+        assert_eq!(c.redirect(i, READY).await.header("x-cache"), Some("HIT"));
+    }
+    assert_eq!(c.sim.hydrate_calls(READY), 2);
+}
+
+#[tokio::test]
+async fn without_redis_each_replica_takes_its_share_of_the_quota() {
+    let mut c = Replicas::start(
+        2,
+        ServeArgs {
+            hydrate_rate: Some("4/h".into()),
+            hydrate_burst: Some("4".into()),
+            hydrate_max_wait: Some("100ms".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    // Both replicas have seen each other alive.
+    let end = Instant::now() + Duration::from_secs(5);
+    while c.metric(0, "hydrant_cluster_replicas", &[]).await != Some(2.0) {
+        assert!(Instant::now() < end);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    c.redis.kill();
+    c.wait_redis_up(false).await;
+    let mut statuses = Vec::new();
+    for id in [READY, READY5, READY6] {
+        let r = c
+            .client
+            .post(
+                &c.url(0, &format!("/v1/files/{id}/hydrate")),
+                Some(ALPHA),
+                None,
+            )
+            .await;
+        statuses.push(r.status.as_u16());
+    }
+    assert_eq!(statuses, vec![200, 200, 429], "4/h ÷ 2 replicas = 2 here");
+}
+
+#[tokio::test]
+async fn rejected_credentials_count_as_an_unreachable_redis() {
+    let redis = RedisServer::start_with_password("right-password");
+    let sim = sim::start(SimConfig::default(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let wrong = format!("redis://:wrong-password@127.0.0.1:{}/0", redis.port());
+    let config = Config::resolve(ServeArgs {
+        listen: Some("127.0.0.1:0".into()),
+        upstream: Some(sim.base_url()),
+        api_key: Some(ALPHA.into()),
+        redis_url: Some(wrong),
+        ..Default::default()
+    })
+    .unwrap();
+    let app = App::new(config).unwrap();
+    let running = Running::start(app, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let client = HttpClient::new();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let r = client
+        .get(&format!("{}/files/{READY}/redirect", running.url()), None)
+        .await;
+    assert_eq!(r.status, 302, "served standalone");
+    let m = client
+        .get(&format!("{}/metrics", running.url()), None)
+        .await;
+    let text = String::from_utf8_lossy(&m.body).to_string();
+    assert_eq!(metric(&text, "hydrant_redis_up", &[]), Some(0.0));
+    assert!(!text.contains("wrong-password"));
+    let _ = running.stop().await;
+}
