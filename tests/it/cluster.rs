@@ -690,3 +690,81 @@ async fn rejected_credentials_count_as_an_unreachable_redis() {
     assert!(!text.contains("wrong-password"));
     let _ = running.stop().await;
 }
+
+#[tokio::test]
+async fn l1_hits_make_no_redis_command() {
+    let c = Replicas::start(1, ServeArgs::default()).await;
+    assert_eq!(c.redirect(0, READY).await.status, 302);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let before = c.metric(0, "hydrant_redis_commands_total", &[]).await;
+    for _ in 0..200 {
+        assert_eq!(c.redirect(0, READY).await.header("x-cache"), Some("HIT"));
+    }
+    let after = c.metric(0, "hydrant_redis_commands_total", &[]).await;
+    assert_eq!(before, after, "an in-memory hit touched Redis");
+    assert!(before.unwrap_or(0.0) > 0.0, "the miss did use Redis");
+}
+
+#[tokio::test]
+async fn a_copy_in_flight_on_another_replica_gets_503() {
+    // A receiver that takes a while to acknowledge, so the first delivery stays in flight.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let forward = format!("http://{}/hook", listener.local_addr().unwrap());
+    let relayed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = relayed.clone();
+    crate::common::fake_upstream::serve_http1(listener, move |_req| {
+        let count = count.clone();
+        async move {
+            tokio::time::sleep(Duration::from_millis(1_000)).await;
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            http::Response::new(http_body_util::Full::new(bytes::Bytes::from_static(b"ok")))
+        }
+    });
+    let c = Arc::new(
+        Replicas::start(
+            2,
+            ServeArgs {
+                webhook_secret: Some(DEFAULT_WEBHOOK_SECRET.into()),
+                webhook_forward: Some(forward),
+                ..Default::default()
+            },
+        )
+        .await,
+    );
+    let body: &'static [u8] = br#"{"event":"tool_execution.succeeded","executionId":"vg_exec_2"}"#;
+    let ts = (wall_unix() as i64).to_string();
+    let sig = sign(
+        DEFAULT_WEBHOOK_SECRET,
+        "msg_cluster_2",
+        ts.parse().unwrap(),
+        body,
+    );
+    let deliver = |i: usize| {
+        let (c, ts, sig) = (c.clone(), ts.clone(), sig.clone());
+        async move {
+            c.client
+                .send_with(
+                    http::Method::POST,
+                    &c.url(i, "/webhooks/videogen"),
+                    None,
+                    Some(body),
+                    &[
+                        ("webhook-id", "msg_cluster_2"),
+                        ("webhook-timestamp", &ts),
+                        ("webhook-signature", &sig),
+                    ],
+                )
+                .await
+        }
+    };
+    let first = tokio::spawn(deliver(0));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let copy = deliver(1).await;
+    assert_eq!(copy.status, 503);
+    assert!(copy.header("retry-after").is_some());
+    assert_eq!(first.await.unwrap().status, 200);
+    let again = deliver(1).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(again.json()["duplicate"], true);
+    assert_eq!(relayed.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
