@@ -768,3 +768,36 @@ async fn a_copy_in_flight_on_another_replica_gets_503() {
     assert_eq!(again.json()["duplicate"], true);
     assert_eq!(relayed.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
+
+#[tokio::test]
+async fn redis_holds_the_body_byte_for_byte_until_the_urls_expire() {
+    let c = Replicas::start(1, ServeArgs::default()).await;
+    c.sim.set_url_lifetime(Duration::from_secs(120));
+    let r = c
+        .client
+        .post(
+            &c.url(0, &format!("/v1/files/{READY}/hydrate")),
+            Some(ALPHA),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let key = format!("it:{{{}}}:e:{READY}", alpha_tag());
+    let pttl = match c.redis.command(&["PTTL", &key]) {
+        crate::common::redis::Reply::Int(n) => n,
+        other => panic!("PTTL {other:?}"),
+    };
+    assert!(
+        (100_000..=120_000).contains(&pttl),
+        "TTL follows the URLs' real expiry: {pttl} ms"
+    );
+    let value = match c.redis.command(&["HGET", &key, "v"]) {
+        crate::common::redis::Reply::Bulk(Some(v)) => v,
+        other => panic!("HGET {other:?}"),
+    };
+    assert!(
+        value.windows(r.body.len()).any(|w| w == &r.body[..]),
+        "the stored value carries the upstream body verbatim"
+    );
+}
