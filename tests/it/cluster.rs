@@ -801,3 +801,36 @@ async fn redis_holds_the_body_byte_for_byte_until_the_urls_expire() {
         "the stored value carries the upstream body verbatim"
     );
 }
+
+#[tokio::test]
+async fn tenants_never_share_entries_across_replicas() {
+    let c = Replicas::start(2, ServeArgs::default()).await;
+    let alpha = c
+        .client
+        .post(
+            &c.url(0, &format!("/v1/files/{READY}/hydrate")),
+            Some(ALPHA),
+            None,
+        )
+        .await;
+    assert_eq!(alpha.status, 200);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Another key asks replica 1 for the same id: its own upstream answer, not alpha's entry.
+    let beta = c
+        .client
+        .post(
+            &c.url(1, &format!("/v1/files/{READY}/hydrate")),
+            Some(BETA),
+            None,
+        )
+        .await;
+    assert_ne!(beta.status, 200, "beta must not see alpha's file");
+    assert_eq!(c.sim.hydrate_calls(READY), 2);
+    let tags: std::collections::BTreeSet<String> = c
+        .redis
+        .keys("it:{*}:e:*")
+        .into_iter()
+        .filter_map(|k| Some(k.split_once('{')?.1.split_once('}')?.0.to_string()))
+        .collect();
+    assert_eq!(tags.len(), 2, "one hash tag per tenant: {tags:?}");
+}
