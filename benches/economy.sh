@@ -11,6 +11,12 @@
 #   SDK_FILES [20] SDK_ACCESSES [10]              the SDK comparison: files × accesses each
 #   SKIP_BUILD, SKIP_INSTALL, RESULTS_DIR, KEEP_WORKDIR, HYDRANT_BIN as in compare.sh
 #
+# Cluster mode (REPLICAS > 1): the steady hot files and the cold burst against REPLICAS
+# replicas behind a client that rotates requests over their addresses itself (lib/cluster.sh's
+# rr.py), once sharing a fresh redis-server and once as independent replicas; no SDK part.
+#   REPLICAS [1]          ECON_VARIANTS ["redis none"]   ECON_CONNS [8] the steady client's workers
+#   ECON_OUT              where the markdown table goes [RESULTS_DIR/economy-cluster-*.md]
+#
 # Steady state: the simulator mints URLs living L seconds, hydrant keeps an entry until
 # min(expiresAt) − margin, so each file needs at least ⌈T ÷ (L − margin)⌉ hydrate calls over T
 # seconds of traffic (the first one included). The score is calls ÷ (F × that); 1.00 is the
@@ -28,10 +34,92 @@ BURST="${BURST:-1000}"
 SDK_FILES="${SDK_FILES:-20}"
 SDK_ACCESSES="${SDK_ACCESSES:-10}"
 
+REPLICAS="${REPLICAS:-1}"
+
+# economy_cluster: the steady and burst figures over REPLICAS replicas, with and without Redis.
+economy_cluster() {
+    local conns="${ECON_CONNS:-8}" variants="${ECON_VARIANTS:-redis none}" v rows=() n_id=$((WS_FIRST + F + 10))
+    local out="${ECON_OUT:-$RESULTS_DIR/economy-cluster-$(date +%Y%m%d-%H%M%S).md}"
+    ensure_redis
+    write_rr
+    start_sim --url-lifetime "${L}s" --seed-files $((F + 100))
+    local windows=$(((T + (L - M) - 1) / (L - M)))
+    local expected=$((F * windows))
+    # lookups PORTS...: "l1 l2 miss coalesced refreshes" summed over the replicas.
+    lookups() {
+        local p a=0 b=0 c=0 d=0 e=0
+        for p in "$@"; do
+            a=$((a + $(metric_at "$p" hydrant_cache_lookups_total 'outcome="hit",tier="l1"')))
+            b=$((b + $(metric_at "$p" hydrant_cache_lookups_total 'outcome="hit",tier="l2"')))
+            c=$((c + $(metric_at "$p" hydrant_cache_lookups_total 'outcome="miss"')))
+            d=$((d + $(metric_at "$p" hydrant_cache_lookups_total 'outcome="coalesced"')))
+            e=$((e + $(metric_at "$p" hydrant_hydrate_refreshes_total)))
+        done
+        echo "$a $b $c $d $e"
+    }
+    for v in $variants; do
+        local label="$REPLICAS replicas, no Redis"
+        if [[ "$v" == redis ]]; then
+            # shellcheck disable=SC2119 # a new port
+            start_redis
+            label="$REPLICAS replicas + Redis"
+        else
+            REDIS_PORT=""
+        fi
+        start_replicas "$REPLICAS" "econ-$v" --expiry-margin "${M}s"
+        [[ "$v" == redis ]] && wait_cluster_up "$REPLICAS"
+        local bases
+        bases=$(printf '127.0.0.1:%s,' "${R_PORTS[@]}")
+        bases=${bases%,}
+        curl -sS --max-time 10 -o /dev/null -X POST "http://127.0.0.1:$SIM_PORT/_sim/reset"
+        log "steady ($label): $F files, ${T}s of redirects rotating over ${#R_PORTS[@]} replicas, $conns workers"
+        local res calls per_file ratio l1 l2 mi co rf
+        res=$(rr_run loop --bases "$bases" --route redirect --first "$WS_FIRST" --count "$F" --conns "$conns" --seconds "$T")
+        sleep 1
+        calls=$(sim_stat hydrateCalls)
+        per_file=$(curl -sS --max-time 10 "http://127.0.0.1:$SIM_PORT/_sim/stats" |
+            jq -r '[.byFile | to_entries[] | .value] | "min \(min) max \(max)"')
+        ratio=$(awk -v a="$calls" -v b="$expected" 'BEGIN {printf "%.2f", a / b}')
+        read -r l1 l2 mi co rf <<<"$(lookups "${R_PORTS[@]}")"
+        log "steady ($label): $calls hydrate calls ÷ $expected = $ratio; $(jget "$res" requests) requests (split $(jget "$res" 'per_base | join("/")')), failed $(jget "$res" failed)"
+        rows+=("| steady hot files, $label | F=$F, L=${L}s, margin ${M}s, T=${T}s; $(jget "$res" requests) redirects rotating over the replicas ($(jget "$res" 'per_base | join(" / ")')), $conns workers, $(jget "$res" failed) failed | $calls hydrate calls ÷ ($F × ⌈$T ÷ $((L - M))⌉ = $expected) = **$ratio** (per file $per_file); lookups: $l1 L1 hits, $l2 L2 hits, $mi misses, $co coalesced, $rf refreshes | $([[ "$v" == redis ]] && echo "1.00–1.25" || echo "≈ $REPLICAS × (independent)") |")
+        local mode
+        for mode in redirect hydrate; do
+            local num=$n_id id before after co0 co1 l20 l21
+            id=$(file_id "$num")
+            n_id=$((n_id + 1))
+            before=$(curl -sS --max-time 10 "http://127.0.0.1:$SIM_PORT/_sim/stats" | jq -r ".byFile[\"$id\"] // 0")
+            read -r _ l20 _ co0 _ <<<"$(lookups "${R_PORTS[@]}")"
+            curl -sS --max-time 10 -o /dev/null -X POST "http://127.0.0.1:$SIM_PORT/_sim/faults" \
+                -d '{"route":"hydrate","kind":"latency","ms":500,"count":1}'
+            res=$(rr_run burst --bases "$bases" --route "$mode" --first "$num" --conns "$BURST" --timeout 30)
+            sleep 0.5
+            after=$(curl -sS --max-time 10 "http://127.0.0.1:$SIM_PORT/_sim/stats" | jq -r ".byFile[\"$id\"] // 0")
+            read -r _ l21 _ co1 _ <<<"$(lookups "${R_PORTS[@]}")"
+            log "cold burst ($label, $mode): $((after - before)) upstream call(s) for $BURST requests; statuses $(jget "$res" status | tr -d ' \n'), x-cache $(jget "$res" xcache | tr -d ' \n')"
+            rows+=("| cold burst, $mode, $label | $BURST concurrent requests for one new file, connection i to replica i mod $REPLICAS ($(jget "$res" 'per_base | join(" / ")')), upstream 500 ms | **$((after - before))** upstream call(s); $(jget "$res" ok) ok, $(jget "$res" failed) failed; x-cache $(jget "$res" 'xcache | to_entries | map("\(.key) \(.value)") | join(", ")'); $((co1 - co0)) coalesced, $((l21 - l20)) L2 hits; $(jget "$res" seconds) s | $([[ "$v" == redis ]] && echo 1 || echo "$REPLICAS (one per replica)") |")
+        done
+        stop_replicas
+        [[ "$v" == redis ]] && stop_redis
+    done
+    {
+        echo "Upstream economy, $REPLICAS replicas — $(date -u +%Y-%m-%d); $(nproc) CPUs, $(cpu_model)"
+        echo
+        echo "| measurement | setting | result | target |"
+        echo "|---|---|---|---|"
+        printf '%s\n' "${rows[@]}"
+    } | tee "$out"
+    log "written: $out"
+}
+
 bench_init
 # shellcheck disable=SC2119 # no server names: wrk, curl, jq and python3 only
 ensure_tools
 build_release
+if ((REPLICAS > 1)); then
+    economy_cluster
+    exit 0
+fi
 write_lua
 OUT="$RESULTS_DIR/economy-$(date +%Y%m%d-%H%M%S).md"
 RESULTS_TSV="$WORK/economy.tsv"

@@ -3,10 +3,11 @@
 # (after `set -euo pipefail`); it defines functions and a few paths and starts nothing.
 #
 #   lib/common.sh   paths, logging, processes by PID, free ports, CPU and RSS accounting,
-#                   apt-get installs, the release build; sources the three below
+#                   apt-get installs, the release build; sources the four below
 #   lib/servers.sh  starting the simulator, hydrant, bare, nginx and Varnish on loopback
 #   lib/load.sh     the working set, warming, the wrk script, one measured wrk run, counters
 #   lib/report.sh   the load comparison's markdown table, ratios and targets (Python)
+#   lib/cluster.sh  Redis, replicas sharing it, Redis counters, the cluster load clients
 #
 # Everything listens on 127.0.0.1 on free ports; every process started through start_bg is
 # stopped by its PID on exit (bench_init's trap), and every wait is bounded.
@@ -268,3 +269,5 @@ source "$BENCH_DIR/lib/servers.sh"
 source "$BENCH_DIR/lib/load.sh"
 # shellcheck source=benches/lib/report.sh
 source "$BENCH_DIR/lib/report.sh"
+# shellcheck source=benches/lib/cluster.sh
+source "$BENCH_DIR/lib/cluster.sh"
