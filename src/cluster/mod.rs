@@ -37,8 +37,10 @@ use crate::hydration::store::{Key, Store};
 use crate::telemetry::{Metrics, OriginLabel, RedisLabel, RedisOpLabel};
 use crate::tenant::Tenant;
 
-/// How often the probe runs and the heartbeat is written.
+/// How often the probe runs and the heartbeat is written while Redis is up.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// How often the probe retries while Redis is down, so sharing resumes soon after it answers.
+const PROBE_EVERY_WHILE_DOWN: Duration = Duration::from_millis(250);
 /// A replica whose heartbeat is older than this counts as gone.
 const REPLICA_ALIVE_MS: u64 = 5_000;
 /// The longest a probe waits (it is not on any request's path).
@@ -225,10 +227,20 @@ impl Cluster {
     /// Probe every second: notice an outage without traffic, come back when Redis does, and
     /// keep this replica's heartbeat (and the count of live ones) current.
     async fn probe_loop(self) {
-        let mut tick = tokio::time::interval(PROBE_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tick.tick().await;
+            self.probe().await;
+            let pause = if self.is_up() {
+                PROBE_EVERY
+            } else {
+                PROBE_EVERY_WHILE_DOWN
+            };
+            tokio::time::sleep(pause).await;
+        }
+    }
+
+    /// One probe: the heartbeat script, which also counts the live replicas.
+    async fn probe(&self) {
+        {
             let mut conn = self.conn();
             let beat = async {
                 let mut inv = scripts::HEARTBEAT.key(self.global_key("replicas"));
@@ -276,6 +288,17 @@ impl Cluster {
                 }
             };
             if interrupted {
+                // Share again before dropping memory: the misses that follow then fill
+                // through Redis (one upstream call per file for the cluster) instead of each
+                // replica refilling alone until the next probe.
+                // Bounded: at most 20 probes, 250 ms apart.
+                for _ in 0..20 {
+                    self.probe().await;
+                    if self.is_up() {
+                        break;
+                    }
+                    tokio::time::sleep(PROBE_EVERY_WHILE_DOWN).await;
+                }
                 self.inner.store.clear();
                 tracing::warn!(
                     "redis subscription restored: dropped the in-memory cache (invalidations may have been missed)"

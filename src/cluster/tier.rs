@@ -61,9 +61,6 @@ impl Cluster {
     }
 
     async fn claim_now(&self, key: Key, newer_than: Option<f64>, deadline: Instant) -> Claim {
-        if self.register_tenant(&key, deadline).await.is_none() {
-            return Claim::Alone;
-        }
         let token = format!("{}:{:016x}", self.inner.replica, rand::random::<u64>());
         let mut conn = self.conn();
         let mut inv = scripts::CLAIM.key(self.key(&key.tenant, "e", &key.file));
@@ -89,6 +86,10 @@ impl Cluster {
                 None => Claim::Alone,
             },
             "lead" => {
+                // Registered after the epoch was read and before the upstream call, so an
+                // invalidation either lists this tenant (and moves the epoch on: the store is
+                // refused) or finished upstream before the fetch (which then sees it).
+                let _ = self.register_tenant(&key, deadline).await;
                 let renewal = tokio::spawn(self.clone().renew(key, token.clone())).abort_handle();
                 Claim::Lead {
                     ticket: Ticket {
@@ -178,6 +179,7 @@ impl Cluster {
             Some(t) => (t.epoch.clone(), t.token.clone()),
             None => (String::new(), String::new()),
         };
+        let ticket_token_empty = token.is_empty();
         let mut conn = self.conn();
         let mut inv = scripts::PUT.key(self.key(&key.tenant, "e", &key.file));
         inv.key(self.key(&key.tenant, "l", &key.file))
@@ -201,15 +203,18 @@ impl Cluster {
         }
         let tenants = self.global_key("tenants");
         let mut pipe = redis::pipe();
-        pipe.cmd("SADD")
-            .arg(&tenants)
-            .arg(key.tenant.hex())
-            .ignore()
-            .cmd("PEXPIRE")
-            .arg(&tenants)
-            .arg(TENANTS_TTL_MS)
-            .ignore()
-            .cmd("PUBLISH")
+        if ticket_token_empty {
+            // A priming store: no fill registered the tenant.
+            pipe.cmd("SADD")
+                .arg(&tenants)
+                .arg(key.tenant.hex())
+                .ignore()
+                .cmd("PEXPIRE")
+                .arg(&tenants)
+                .arg(TENANTS_TTL_MS)
+                .ignore();
+        }
+        pipe.cmd("PUBLISH")
             .arg(self.channel("fill"))
             .arg(format!("{}|{}", key.tenant.hex(), key.file.as_str()))
             .ignore();
