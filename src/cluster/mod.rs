@@ -85,6 +85,13 @@ impl Cluster {
         store: Store,
         metrics: Arc<Metrics>,
     ) -> Result<Cluster, redis::RedisError> {
+        // The background tasks need a runtime; without one, refuse instead of panicking.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::InvalidClientConfig,
+                "cluster mode needs a tokio runtime",
+            )));
+        }
         let client = redis::Client::open(cfg.url.expose())?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(PROBE_TIMEOUT))
