@@ -197,7 +197,7 @@ impl Cluster {
         conn: &mut ConnectionManager,
     ) -> redis::RedisResult<T> {
         match inv.invoke_async::<T>(conn).await {
-            Err(e) if e.code() == Some("NOSCRIPT") || format!("{e:?}").contains("NoScript") => {
+            Err(e) if e.code() == Some("NOSCRIPT") => {
                 inv.load_async(conn).await?;
                 inv.invoke_async::<T>(conn).await
             }

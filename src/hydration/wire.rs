@@ -23,10 +23,6 @@ use crate::hydration::policy::EntryKind;
 
 const MAGIC: &[u8; 4] = b"hyd1";
 
-fn unix_of(at: Instant) -> f64 {
-    clock::unix_at(at)
-}
-
 /// The instant at Unix time `unix`, seen from `now`.
 fn instant_of(unix: f64, now: Instant, now_unix: f64) -> Option<Instant> {
     if !unix.is_finite() {
@@ -79,7 +75,7 @@ pub(crate) fn encode(e: &Entry) -> Vec<u8> {
         Some(e.stale_until),
         e.refresh_at,
     ] {
-        let v = t.map_or(f64::NAN, unix_of);
+        let v = t.map_or(f64::NAN, clock::unix_at);
         out.extend_from_slice(&v.to_le_bytes());
     }
     let ct = e.content_type.as_deref().map_or(&[][..], |v| v.as_bytes());

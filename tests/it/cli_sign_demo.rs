@@ -122,11 +122,11 @@ async fn sign_prints_a_url_that_hydrant_accepts() {
     assert!(!out.status.success());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn demo_prints_working_urls() {
-    let port = free_port();
+/// `hydrant demo ARGS`, with its stdout lines arriving on the receiver.
+fn spawn_demo(args: &[&str]) -> (KillOnDrop, std::sync::mpsc::Receiver<String>) {
     let mut child = hydrant()
-        .args(["demo", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("demo")
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -141,6 +141,13 @@ async fn demo_prints_working_urls() {
             }
         }
     });
+    (child, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_prints_working_urls() {
+    let port = free_port();
+    let (mut child, rx) = spawn_demo(&["--listen", &format!("127.0.0.1:{port}")]);
     let end = Instant::now() + Duration::from_secs(10);
     let mut redirect_url = None;
     while redirect_url.is_none() && Instant::now() < end {
@@ -184,28 +191,8 @@ async fn demo_prints_working_urls() {
 async fn demo_with_replicas_runs_a_cluster_on_its_own_redis() {
     // Three consecutive free-looking ports: the demo binds --listen and the next two.
     let port = free_port();
-    let mut child = hydrant()
-        .args([
-            "demo",
-            "--replicas",
-            "3",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map(KillOnDrop)
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut child, rx) =
+        spawn_demo(&["--replicas", "3", "--listen", &format!("127.0.0.1:{port}")]);
     let end = Instant::now() + Duration::from_secs(10);
     let mut cluster_line = None;
     while cluster_line.is_none() && Instant::now() < end {

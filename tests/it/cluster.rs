@@ -89,27 +89,61 @@ impl Replicas {
             .get(&self.url(i, &format!("/files/{id}/redirect")), None)
             .await
     }
+
+    /// `POST /v1/files/{id}/hydrate` on replica `i` with `key`.
+    async fn hydrate(&self, i: usize, id: &str, key: &str) -> Resp {
+        self.client
+            .post(
+                &self.url(i, &format!("/v1/files/{id}/hydrate")),
+                Some(key),
+                None,
+            )
+            .await
+    }
+
+    /// Redirects on replica `i` until one is a `HIT` (the shared write is asynchronous and
+    /// lands within moments; a Redis that was just marked down takes up to a probe interval),
+    /// at most 3 s; every answer must be a 302. Returns the hit.
+    async fn until_hit(&self, i: usize, id: &str) -> Resp {
+        for _ in 0..60 {
+            let r = self.redirect(i, id).await;
+            assert_eq!(r.status, 302);
+            if r.header("x-cache") == Some("HIT") {
+                return r;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("replica {i} never answered {id} from cache");
+    }
+
+    /// A signed delivery of `body` as `webhook-id: id` to replica `i`.
+    async fn deliver(&self, i: usize, id: &str, body: &[u8]) -> Resp {
+        let ts = (wall_unix() as i64).to_string();
+        let sig = sign(DEFAULT_WEBHOOK_SECRET, id, ts.parse().unwrap(), body);
+        self.client
+            .send_with(
+                http::Method::POST,
+                &self.url(i, "/webhooks/videogen"),
+                None,
+                Some(body),
+                &[
+                    ("webhook-id", id),
+                    ("webhook-timestamp", &ts),
+                    ("webhook-signature", &sig),
+                ],
+            )
+            .await
+    }
 }
 
 #[tokio::test]
 async fn a_file_hydrated_by_one_replica_is_a_hit_on_the_others() {
     let c = Replicas::start(3, ServeArgs::default()).await;
     assert_eq!(c.redirect(0, READY).await.header("x-cache"), Some("MISS"));
-    // The shared write is asynchronous; it lands within moments.
-    let mut hits = 0;
     for i in [1, 2] {
-        for _ in 0..40 {
-            let r = c.redirect(i, READY).await;
-            assert_eq!(r.status, 302);
-            if r.header("x-cache") == Some("HIT") {
-                assert!(r.header("age").is_some(), "age from the original fetch");
-                hits += 1;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        let r = c.until_hit(i, READY).await;
+        assert!(r.header("age").is_some(), "age from the original fetch");
     }
-    assert_eq!(hits, 2);
     assert_eq!(
         c.sim.hydrate_calls(READY),
         1,
@@ -188,14 +222,7 @@ async fn the_hydrate_quota_is_for_the_whole_cluster() {
     let files = [READY, READY5, READY6, PENDING];
     let mut statuses = Vec::new();
     for (i, id) in files.iter().enumerate() {
-        let r = c
-            .client
-            .post(
-                &c.url(i % 3, &format!("/v1/files/{id}/hydrate")),
-                Some(ALPHA),
-                None,
-            )
-            .await;
+        let r = c.hydrate(i % 3, id, ALPHA).await;
         statuses.push(r.status);
         if r.status == 429 {
             assert_error(&r, 429, "rate_limited");
@@ -225,29 +252,9 @@ async fn a_webhook_redelivered_to_another_replica_is_relayed_once() {
     )
     .await;
     let body = br#"{"event":"tool_execution.succeeded","executionId":"vg_exec_1"}"#;
-    let ts = (wall_unix() as i64).to_string();
-    let sig = sign(
-        DEFAULT_WEBHOOK_SECRET,
-        "msg_cluster_1",
-        ts.parse().unwrap(),
-        body,
-    );
     let mut answers = Vec::new();
     for i in [0, 1, 1, 0] {
-        let r = c
-            .client
-            .send_with(
-                http::Method::POST,
-                &c.url(i, "/webhooks/videogen"),
-                None,
-                Some(body),
-                &[
-                    ("webhook-id", "msg_cluster_1"),
-                    ("webhook-timestamp", &ts),
-                    ("webhook-signature", &sig),
-                ],
-            )
-            .await;
+        let r = c.deliver(i, "msg_cluster_1", body).await;
         answers.push((
             r.status.as_u16(),
             r.json()["duplicate"].as_bool().unwrap_or(false),
@@ -275,13 +282,7 @@ async fn no_secret_is_ever_written_to_redis() {
     .await;
     for (i, id) in [READY, READY5, PENDING].iter().enumerate() {
         c.redirect(i % 2, id).await;
-        c.client
-            .post(
-                &c.url(i % 2, &format!("/v1/files/{id}/hydrate")),
-                Some(CLIENT_TOKEN),
-                None,
-            )
-            .await;
+        c.hydrate(i % 2, id, CLIENT_TOKEN).await;
     }
     c.client
         .send_with(
@@ -332,15 +333,7 @@ async fn redis_down_fails_no_request_and_sharing_resumes() {
     c.wait_redis_up(true).await;
     // Sharing again: a file first hydrated by replica 1 now is a hit on replica 0.
     assert_eq!(c.redirect(1, READY6).await.header("x-cache"), Some("MISS"));
-    let mut hit = false;
-    for _ in 0..40 {
-        if c.redirect(0, READY6).await.header("x-cache") == Some("HIT") {
-            hit = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(hit, "no sharing after Redis came back");
+    c.until_hit(0, READY6).await;
     assert_eq!(c.sim.hydrate_calls(READY6), 1);
 }
 
@@ -393,19 +386,8 @@ async fn a_script_flush_is_survived() {
     c.redis.script_flush();
     assert_eq!(c.redirect(1, READY5).await.status, 302);
     assert_eq!(c.redirect(0, READY6).await.status, 302);
-    // Sharing goes on (scripts reloaded on NOSCRIPT); a failed command would have marked
-    // Redis down for up to a probe interval, so allow for that.
-    let mut hit = false;
-    for _ in 0..60 {
-        let r = c.redirect(1, READY6).await;
-        assert_eq!(r.status, 302);
-        if r.header("x-cache") == Some("HIT") {
-            hit = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(hit, "no sharing after SCRIPT FLUSH");
+    // Sharing goes on: the scripts are reloaded on NOSCRIPT.
+    c.until_hit(1, READY6).await;
     assert_eq!(c.sim.hydrate_calls(READY6), 1);
 }
 
@@ -466,15 +448,13 @@ async fn a_slow_fill_keeps_its_lease_and_the_others_wait_for_it() {
 async fn hits_from_the_shared_tier_are_counted_as_l2() {
     let c = Replicas::start(2, ServeArgs::default()).await;
     assert_eq!(c.redirect(0, READY).await.status, 302);
-    let mut found = false;
-    for _ in 0..40 {
-        if c.redirect(1, READY).await.header("x-cache") == Some("HIT") {
-            found = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+    // Until replica 0's write lands, replica 1 would wait on its lease (a coalesced MISS).
+    let end = Instant::now() + Duration::from_secs(2);
+    while c.redis.keys("it:{*}:e:*").is_empty() {
+        assert!(Instant::now() < end, "replica 0 never wrote to Redis");
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(found);
+    assert_eq!(c.redirect(1, READY).await.header("x-cache"), Some("HIT"));
     assert_eq!(c.redirect(1, READY).await.header("x-cache"), Some("HIT"));
     let l2 = c
         .metric(
@@ -504,25 +484,11 @@ async fn an_upstream_429_on_one_replica_pauses_the_tenant_on_all() {
         },
         count: 1,
     });
-    let r = c
-        .client
-        .post(
-            &c.url(0, &format!("/v1/files/{READY}/hydrate")),
-            Some(ALPHA),
-            None,
-        )
-        .await;
+    let r = c.hydrate(0, READY, ALPHA).await;
     assert_eq!(r.status, 429, "the upstream's own 429 passes");
     tokio::time::sleep(Duration::from_millis(100)).await;
     let before = c.sim.stats().hydrate_calls;
-    let r = c
-        .client
-        .post(
-            &c.url(1, &format!("/v1/files/{READY5}/hydrate")),
-            Some(ALPHA),
-            None,
-        )
-        .await;
+    let r = c.hydrate(1, READY5, ALPHA).await;
     assert_own_paused(&r);
     assert_eq!(
         c.sim.stats().hydrate_calls,
@@ -595,15 +561,7 @@ async fn one_refresh_for_the_cluster_and_the_others_take_its_result() {
     // Fresh for 5 s; reads in the last second refresh ahead.
     c.sim.set_url_lifetime(Duration::from_secs(65));
     assert_eq!(c.redirect(0, READY).await.status, 302);
-    let mut shared = false;
-    for _ in 0..40 {
-        if c.redirect(1, READY).await.header("x-cache") == Some("HIT") {
-            shared = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    assert!(shared);
+    c.until_hit(1, READY).await;
     tokio::time::sleep(Duration::from_millis(4_200)).await;
     assert_eq!(c.redirect(0, READY).await.status, 302); // starts the refresh
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -644,14 +602,7 @@ async fn without_redis_each_replica_takes_its_share_of_the_quota() {
     c.wait_redis_up(false).await;
     let mut statuses = Vec::new();
     for id in [READY, READY5, READY6] {
-        let r = c
-            .client
-            .post(
-                &c.url(0, &format!("/v1/files/{id}/hydrate")),
-                Some(ALPHA),
-                None,
-            )
-            .await;
+        let r = c.hydrate(0, id, ALPHA).await;
         statuses.push(r.status.as_u16());
     }
     assert_eq!(statuses, vec![200, 200, 429], "4/h ÷ 2 replicas = 2 here");
@@ -732,30 +683,9 @@ async fn a_copy_in_flight_on_another_replica_gets_503() {
         .await,
     );
     let body: &'static [u8] = br#"{"event":"tool_execution.succeeded","executionId":"vg_exec_2"}"#;
-    let ts = (wall_unix() as i64).to_string();
-    let sig = sign(
-        DEFAULT_WEBHOOK_SECRET,
-        "msg_cluster_2",
-        ts.parse().unwrap(),
-        body,
-    );
     let deliver = |i: usize| {
-        let (c, ts, sig) = (c.clone(), ts.clone(), sig.clone());
-        async move {
-            c.client
-                .send_with(
-                    http::Method::POST,
-                    &c.url(i, "/webhooks/videogen"),
-                    None,
-                    Some(body),
-                    &[
-                        ("webhook-id", "msg_cluster_2"),
-                        ("webhook-timestamp", &ts),
-                        ("webhook-signature", &sig),
-                    ],
-                )
-                .await
-        }
+        let c = c.clone();
+        async move { c.deliver(i, "msg_cluster_2", body).await }
     };
     let first = tokio::spawn(deliver(0));
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -773,14 +703,7 @@ async fn a_copy_in_flight_on_another_replica_gets_503() {
 async fn redis_holds_the_body_byte_for_byte_until_the_urls_expire() {
     let c = Replicas::start(1, ServeArgs::default()).await;
     c.sim.set_url_lifetime(Duration::from_secs(120));
-    let r = c
-        .client
-        .post(
-            &c.url(0, &format!("/v1/files/{READY}/hydrate")),
-            Some(ALPHA),
-            None,
-        )
-        .await;
+    let r = c.hydrate(0, READY, ALPHA).await;
     assert_eq!(r.status, 200);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let key = format!("it:{{{}}}:e:{READY}", alpha_tag());
@@ -805,25 +728,11 @@ async fn redis_holds_the_body_byte_for_byte_until_the_urls_expire() {
 #[tokio::test]
 async fn tenants_never_share_entries_across_replicas() {
     let c = Replicas::start(2, ServeArgs::default()).await;
-    let alpha = c
-        .client
-        .post(
-            &c.url(0, &format!("/v1/files/{READY}/hydrate")),
-            Some(ALPHA),
-            None,
-        )
-        .await;
+    let alpha = c.hydrate(0, READY, ALPHA).await;
     assert_eq!(alpha.status, 200);
     tokio::time::sleep(Duration::from_millis(200)).await;
     // Another key asks replica 1 for the same id: its own upstream answer, not alpha's entry.
-    let beta = c
-        .client
-        .post(
-            &c.url(1, &format!("/v1/files/{READY}/hydrate")),
-            Some(BETA),
-            None,
-        )
-        .await;
+    let beta = c.hydrate(1, READY, BETA).await;
     assert_ne!(beta.status, 200, "beta must not see alpha's file");
     assert_eq!(c.sim.hydrate_calls(READY), 2);
     let tags: std::collections::BTreeSet<String> = c
