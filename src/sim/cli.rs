@@ -26,6 +26,9 @@ pub struct SimArgs {
     /// `whsec_...` secret for webhook deliveries made through `/_sim/webhooks`.
     #[arg(long)]
     pub webhook_secret: Option<String>,
+    /// Origins the fake CDN allows in CORS (comma-separated, or `*`).
+    #[arg(long, default_value = "*", value_delimiter = ',')]
+    pub cdn_cors_origins: Vec<String>,
 }
 
 impl SimArgs {
@@ -35,6 +38,7 @@ impl SimArgs {
             url_lifetime: self.url_lifetime,
             hydrate_quota_per_hour: self.hydrate_quota,
             webhook_secret: self.webhook_secret.clone(),
+            cdn_cors_origins: self.cdn_cors_origins.clone(),
             ..SimConfig::default()
         };
         if let Some(n) = self.seed_files {

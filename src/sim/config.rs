@@ -22,6 +22,10 @@ pub struct SimConfig {
     /// [`SimHandle::deliver_webhook`](super::SimHandle::deliver_webhook) when the call passes
     /// `""`.
     pub webhook_secret: Option<String>,
+    /// Origins the fake CDN allows to read its answers from scripts, as a bucket's CORS
+    /// configuration: `*` (the default) or exact origins (`http://127.0.0.1:3000`; `null`
+    /// for requests whose origin a cross-origin redirect made opaque).
+    pub cdn_cors_origins: Vec<String>,
 }
 
 impl Default for SimConfig {
@@ -43,6 +47,7 @@ impl Default for SimConfig {
                 },
             ],
             webhook_secret: None,
+            cdn_cors_origins: vec!["*".into()],
         }
     }
 }

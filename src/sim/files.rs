@@ -1,6 +1,7 @@
 //! The StorageFile model: seeding, JSON rendering (plain vs. hydrated), presigned-URL minting
 //! and verification, and the deterministic bytes the fake CDN serves.
 
+use bytes::Bytes;
 use hmac::{Hmac, Mac};
 use serde_json::{json, Map, Value};
 use sha2::Sha256;
@@ -8,6 +9,7 @@ use std::time::Duration;
 
 use super::clock;
 use super::config::{FileSpec, SourceStatuses};
+use super::media;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -144,17 +146,11 @@ pub(super) struct RenderCtx<'a> {
     pub(super) lifetime: Duration,
 }
 
-/// Width and height of a rendition, where sensible.
+/// Width and height of a rendition: the served media's own (see `media`).
 fn dims(file_type: &str, rendition: &str) -> Option<(u32, u32)> {
     match (file_type, rendition) {
-        ("VIDEO", "download") => Some((1920, 1080)),
-        ("VIDEO", "preview") => Some((1280, 720)),
-        ("VIDEO", "thumbnail") => Some((640, 360)),
-        ("IMAGE", "download") => Some((2048, 2048)),
-        ("IMAGE", "preview") | ("IMAGE", "public") => Some((1024, 1024)),
-        ("IMAGE", "thumbnail") | ("AUDIO", "thumbnail") => Some((256, 256)),
-        ("VIDEO", "public") => Some((1280, 720)),
-        _ => None,
+        ("VIDEO", "hls") => Some(media::HLS_DIMS),
+        _ => media::asset_for(file_type, rendition).and_then(|a| a.dims),
     }
 }
 
@@ -181,7 +177,10 @@ fn source_json(
                 m.insert("height".into(), json!(h));
             }
             if rendition != "hls" {
-                m.insert("fileBytes".into(), json!(cdn_len(rendition)));
+                m.insert(
+                    "fileBytes".into(),
+                    json!(cdn_len(&file.file_type, rendition)),
+                );
             }
         }
         "skipped" if view == View::Hydrated => {
@@ -244,7 +243,10 @@ pub(super) fn render(file: &SimFile, view: View, ctx: &RenderCtx<'_>) -> Value {
                 p.insert("width".into(), json!(w));
                 p.insert("height".into(), json!(h));
             }
-            p.insert("fileBytes".into(), json!(cdn_len("public")));
+            p.insert(
+                "fileBytes".into(),
+                json!(cdn_len(&file.file_type, "public")),
+            );
             Value::Object(p)
         } else {
             Value::Null
@@ -344,6 +346,27 @@ impl Signer {
         mac
     }
 
+    /// The presigned query for explicit parameters.
+    fn query(
+        &self,
+        file_id: &str,
+        rendition: &str,
+        cred: &str,
+        date: &str,
+        expires: u64,
+    ) -> String {
+        let sig = to_hex(
+            &self
+                .mac(file_id, rendition, cred, date, expires)
+                .finalize()
+                .into_bytes(),
+        );
+        format!(
+            "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential={cred}&X-Amz-Date={date}\
+             &X-Amz-Expires={expires}&X-Amz-Signature={sig}"
+        )
+    }
+
     /// Builds a presigned URL for explicit parameters (tests use it to forge expired ones).
     pub(super) fn url(
         &self,
@@ -355,17 +378,28 @@ impl Signer {
         expires: u64,
     ) -> String {
         let date = clock::amz_date(date_secs);
-        let sig = to_hex(
-            &self
-                .mac(file_id, rendition, cred, &date, expires)
-                .finalize()
-                .into_bytes(),
-        );
-        format!(
-            "{base_url}/cdn/{file_id}/{rendition}?X-Amz-Algorithm=AWS4-HMAC-SHA256\
-             &X-Amz-Credential={cred}&X-Amz-Date={date}&X-Amz-Expires={expires}\
-             &X-Amz-Signature={sig}"
-        )
+        let query = self.query(file_id, rendition, cred, &date, expires);
+        format!("{base_url}/cdn/{file_id}/{rendition}?{query}")
+    }
+
+    /// The query of a segment URI written into a playlist that `playlist_query` signs: the
+    /// same credential, date and expiry, so the segments die with their playlist. A browser
+    /// resolves a relative segment URI against the playlist's URL *without* its query, so each
+    /// segment must carry a signature of its own.
+    pub(super) fn segment_query(
+        &self,
+        file_id: &str,
+        segment: &str,
+        playlist_query: &str,
+    ) -> Result<String, CdnError> {
+        let p = Params::parse(playlist_query)?;
+        Ok(self.query(
+            file_id,
+            &segment_rendition(segment),
+            &p.cred,
+            &p.date,
+            p.expires,
+        ))
     }
 
     /// A fresh URL (random nonce as credential) and its fractional `expiresAt`. The URL's own
@@ -395,6 +429,34 @@ impl Signer {
         query: &str,
         now: f64,
     ) -> Result<(), CdnError> {
+        let p = Params::parse(query)?;
+        let date_secs = clock::parse_amz_date(&p.date).ok_or(CdnError::Malformed)?;
+        let sig = from_hex(&p.sig).ok_or(CdnError::BadSignature)?;
+        self.mac(file_id, rendition, &p.cred, &p.date, p.expires)
+            .verify_slice(&sig)
+            .map_err(|_| CdnError::BadSignature)?;
+        if now >= date_secs.saturating_add(p.expires) as f64 {
+            return Err(CdnError::Expired);
+        }
+        Ok(())
+    }
+}
+
+/// What a signature covers for an hls segment: `hls/{segment}`.
+pub(super) fn segment_rendition(segment: &str) -> String {
+    format!("hls/{segment}")
+}
+
+/// The presigned parameters of a CDN query.
+struct Params {
+    cred: String,
+    date: String,
+    expires: u64,
+    sig: String,
+}
+
+impl Params {
+    fn parse(query: &str) -> Result<Params, CdnError> {
         let mut alg = None;
         let mut cred = None;
         let mut date = None;
@@ -416,55 +478,51 @@ impl Signer {
         else {
             return Err(CdnError::Malformed);
         };
-        if alg != "AWS4-HMAC-SHA256" || cred.len() > 64 {
+        // The credential is echoed into segment URIs: only URL-safe characters.
+        let safe = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric());
+        if alg != "AWS4-HMAC-SHA256" || cred.len() > 64 || !safe(&cred) || !safe(&date) {
             return Err(CdnError::Malformed);
         }
-        let date_secs = clock::parse_amz_date(&date).ok_or(CdnError::Malformed)?;
-        let exp: u64 = expires.parse().map_err(|_| CdnError::Malformed)?;
-        let sig = from_hex(&sig).ok_or(CdnError::BadSignature)?;
-        self.mac(file_id, rendition, &cred, &date, exp)
-            .verify_slice(&sig)
-            .map_err(|_| CdnError::BadSignature)?;
-        if now >= date_secs.saturating_add(exp) as f64 {
-            return Err(CdnError::Expired);
-        }
-        Ok(())
+        let expires = expires.parse().map_err(|_| CdnError::Malformed)?;
+        Ok(Params {
+            cred,
+            date,
+            expires,
+            sig,
+        })
     }
 }
 
-/// Length of the bytes served for a rendition (also its `fileBytes`).
-fn cdn_len(rendition: &str) -> usize {
+/// Length of the opaque bytes served where no real media exists (types other than VIDEO,
+/// IMAGE and AUDIO).
+fn opaque_len(rendition: &str) -> usize {
     match rendition {
         "download" => 8192,
-        "preview" | "public" => 4096,
-        "thumbnail" => 1536,
-        _ => 0,
+        _ => 4096,
     }
+}
+
+/// Length of the bytes served for a rendition other than hls (also its `fileBytes`).
+fn cdn_len(file_type: &str, rendition: &str) -> usize {
+    media::asset_for(file_type, rendition).map_or(opaque_len(rendition), |a| a.bytes.len())
 }
 
 /// Content type of a rendition of a file of `file_type`.
 pub(super) fn content_type(file_type: &str, rendition: &str) -> &'static str {
-    match (rendition, file_type) {
-        ("hls", _) => "application/vnd.apple.mpegurl",
-        ("thumbnail", _) => "image/jpeg",
-        ("download", "IMAGE") => "image/png",
-        ("preview", "IMAGE") | ("public", "IMAGE") => "image/webp",
-        (_, "AUDIO") => "audio/mpeg",
-        (_, "VIDEO") => "video/mp4",
+    match (rendition, media::asset_for(file_type, rendition)) {
+        ("hls", _) => media::PLAYLIST_TYPE,
+        (_, Some(a)) => a.content_type,
         _ => "application/octet-stream",
     }
 }
 
-/// Deterministic bytes for `(file_id, rendition)`: a playlist for hls, pseudo-random otherwise.
-pub(super) fn cdn_bytes(file_id: &str, rendition: &str) -> Vec<u8> {
-    if rendition == "hls" {
-        return format!(
-            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n# {file_id}\n\
-             #EXTINF:6.0,\nsegment0.ts\n#EXT-X-ENDLIST\n"
-        )
-        .into_bytes();
+/// The bytes served for `(file_id, rendition)` other than hls: the real media file, else
+/// deterministic pseudo-random bytes (per file and rendition).
+pub(super) fn cdn_bytes(file_type: &str, file_id: &str, rendition: &str) -> Bytes {
+    if let Some(a) = media::asset_for(file_type, rendition) {
+        return Bytes::from_static(a.bytes);
     }
-    let len = cdn_len(rendition);
+    let len = opaque_len(rendition);
     let mut state = fnv1a(format!("{file_id}/{rendition}").as_bytes());
     let mut out = Vec::with_capacity(len);
     while out.len() < len {
@@ -477,7 +535,7 @@ pub(super) fn cdn_bytes(file_id: &str, rendition: &str) -> Vec<u8> {
         out.extend_from_slice(&z.to_le_bytes());
     }
     out.truncate(len);
-    out
+    Bytes::from(out)
 }
 
 #[cfg(test)]
@@ -537,10 +595,18 @@ mod tests {
     }
 
     #[test]
-    fn cdn_bytes_are_deterministic() {
-        assert_eq!(cdn_bytes("a", "download"), cdn_bytes("a", "download"));
-        assert_ne!(cdn_bytes("a", "download"), cdn_bytes("b", "download"));
-        assert_eq!(cdn_bytes("a", "thumbnail").len(), cdn_len("thumbnail"));
-        assert!(cdn_bytes("a", "hls").starts_with(b"#EXTM3U"));
+    fn cdn_bytes_are_media_or_deterministic() {
+        let pdf = |id| cdn_bytes("PDF", id, "download");
+        assert_eq!(pdf("a"), pdf("a"));
+        assert_ne!(pdf("a"), pdf("b"));
+        assert_eq!(pdf("a").len(), cdn_len("PDF", "download"));
+        assert_eq!(content_type("PDF", "download"), "application/octet-stream");
+        let thumb = cdn_bytes("VIDEO", "a", "thumbnail");
+        assert!(thumb.starts_with(&[0xff, 0xd8]));
+        assert_eq!(thumb.len(), cdn_len("VIDEO", "thumbnail"));
+        assert_eq!(content_type("VIDEO", "preview"), "video/mp4");
+        assert_eq!(content_type("IMAGE", "hls"), media::PLAYLIST_TYPE);
+        assert_eq!(dims("VIDEO", "hls"), Some(media::HLS_DIMS));
+        assert_eq!(dims("AUDIO", "download"), None);
     }
 }

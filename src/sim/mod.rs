@@ -18,8 +18,10 @@
 //! | `POST /v1/tools/{tool}` (the SDK's 13 tools) | `202 {toolExecutionId, status: "pending"}` |
 //! | `GET /v1/tools/executions[/{id}]`, `POST .../{id}/cancel` | pending on the first poll, then succeeded |
 //! | `GET/POST /v1/webhooks/endpoints`, `DELETE /v1/webhooks/endpoints/{id}` | in-memory registry |
-//! | `GET /cdn/{fileId}/{rendition}?X-Amz-...` | signature + expiry checked (403), deterministic bytes |
-//! | `GET /cdn/public/{fileId}` | public preview bytes, no signature |
+//! | `GET /cdn/{fileId}/{rendition}?X-Amz-...` | signature + expiry checked (403), real media (`Range`, CORS) |
+//! | `GET /cdn/{fileId}/hls/{segment}?X-Amz-...` | an hls segment, signed by the URI its playlist lists |
+//! | `GET /cdn/public/{fileId}` | public preview media, no signature |
+//! | `OPTIONS /cdn/...` | CORS preflight (`Range` allowed) |
 //! | `/_sim/...` | control plane, no auth (table in `control.rs`) |
 //!
 //! # Seeded files
@@ -51,14 +53,15 @@
 //! | `http` | response type, `{"message","code"}` errors, bounded body reads, query and id parsing | |
 //! | `faults` | [`Fault`] types, the fault queue, the control plane's fault JSON | |
 //! | `webhook` | Standard Webhooks signing and delivery with retries, [`DeliveryReport`] | `clock` |
-//! | `files` | the StorageFile model: seeding, rendering, presigned URLs, CDN bytes | `clock`, `config` |
+//! | `media` | the real media files the CDN serves (made by `media/make.sh`), the hls playlist | |
+//! | `files` | the StorageFile model: seeding, rendering, presigned URLs, CDN bytes | `clock`, `config`, `media` |
 //! | `state` | accounts, files, executions, counters, rate windows, faults behind one mutex | `clock`, `config`, `stats`, `faults`, `files` |
 //! | `account` | `GET /v1/me` | `http`, `state` |
 //! | `file_routes` | `GET /v1/files/{id}`, hydrate, archive, public-preview toggles | `http`, `files`, `state` |
 //! | `listing` | `GET /v1/files` paging and `POST /v1/files/search` | `http`, `files`, `state` |
 //! | `tools` | tool executions: start, poll, cancel, list | `clock`, `config`, `http`, `files`, `state` |
 //! | `webhook_endpoints` | the `/v1/webhooks/endpoints` registry | `clock`, `http`, `state` |
-//! | `cdn` | the fake CDN: signed renditions and public previews | `clock`, `http`, `files`, `state` |
+//! | `cdn` | the fake CDN: signed renditions, hls playlists with signed segments, public previews, `Range`, CORS | `clock`, `http`, `files`, `media`, `state` |
 //! | `route` | the URL table: method + path → route, counter key, rate-limit group | `state`, `tools` |
 //! | `control` | the `/_sim` control plane | `config`, `http`, `faults`, `webhook`, `files`, `state` |
 //! | `service` | one request's pipeline: count, fault, auth, rate limit, dispatch | `clock`, `http`, `faults`, `files`, `state`, the six route modules above, `route`, `control` |
@@ -81,6 +84,7 @@ mod files;
 mod handle;
 mod http;
 mod listing;
+mod media;
 mod route;
 mod server;
 mod service;

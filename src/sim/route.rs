@@ -25,7 +25,9 @@ pub(super) enum Route {
     CreateWebhook,
     DeleteWebhook(String),
     Cdn(String, String),
+    CdnSegment(String, String),
     CdnPublic(String),
+    CdnPreflight,
     NotFound,
 }
 
@@ -58,6 +60,8 @@ impl Route {
             ("POST", ["v1", "webhooks", "endpoints"]) => Route::CreateWebhook,
             ("DELETE", ["v1", "webhooks", "endpoints", id]) => Route::DeleteWebhook(s(id)),
             ("GET" | "HEAD", ["cdn", "public", id]) => Route::CdnPublic(s(id)),
+            ("GET" | "HEAD", ["cdn", id, "hls", segment]) => Route::CdnSegment(s(id), s(segment)),
+            ("OPTIONS", ["cdn", ..]) => Route::CdnPreflight,
             ("GET" | "HEAD", ["cdn", id, rendition]) => Route::Cdn(s(id), s(rendition)),
             _ => Route::NotFound,
         }
@@ -81,7 +85,9 @@ impl Route {
             Route::ListWebhooks | Route::CreateWebhook => "/v1/webhooks/endpoints",
             Route::DeleteWebhook(_) => "/v1/webhooks/endpoints/{id}",
             Route::Cdn(..) => "/cdn/{id}/{rendition}",
+            Route::CdnSegment(..) => "/cdn/{id}/hls/{segment}",
             Route::CdnPublic(_) => "/cdn/public/{id}",
+            Route::CdnPreflight => "/cdn/...",
             Route::NotFound => "(unmatched)",
         };
         // Unusual methods share one key, so a client cannot grow the map without bound.

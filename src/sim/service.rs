@@ -69,7 +69,9 @@ fn count(inner: &mut Inner, route: &Route, key: String) {
         Route::SearchFiles => s.search_calls += 1,
         Route::Tool(_) => s.tool_calls += 1,
         Route::GetExecution(_) => s.execution_get_calls += 1,
-        Route::Cdn(..) | Route::CdnPublic(_) => s.cdn_calls += 1,
+        Route::Cdn(..) | Route::CdnSegment(..) | Route::CdnPublic(_) | Route::CdnPreflight => {
+            s.cdn_calls += 1
+        }
         _ => {}
     }
 }
@@ -177,9 +179,16 @@ pub(super) async fn handle(
         }
     }
 
+    let cdn_req = cdn::CdnRequest {
+        method: &method,
+        query: &query,
+        headers: req.headers(),
+    };
     match &route {
-        Route::Cdn(id, rendition) => return Ok(cdn::signed(&shared, id, rendition, &query)),
-        Route::CdnPublic(id) => return Ok(cdn::public(&shared, id)),
+        Route::Cdn(id, rendition) => return Ok(cdn::signed(&shared, id, rendition, &cdn_req)),
+        Route::CdnSegment(id, name) => return Ok(cdn::segment(&shared, id, name, &cdn_req)),
+        Route::CdnPublic(id) => return Ok(cdn::public(&shared, id, &cdn_req)),
+        Route::CdnPreflight => return Ok(cdn::preflight(&shared, req.headers())),
         _ => {}
     }
 
@@ -265,8 +274,10 @@ fn dispatch(shared: &Shared, route: &Route, key: &str, query: &str, body: &[u8])
             webhook_endpoints::delete(shared, key, id)
         }
         // The CDN routes are answered before auth, in `handle`.
-        Route::Cdn(..) | Route::CdnPublic(_) | Route::NotFound => {
-            Err(ApiError::new(404, "not_found", "Route not found."))
-        }
+        Route::Cdn(..)
+        | Route::CdnSegment(..)
+        | Route::CdnPublic(_)
+        | Route::CdnPreflight
+        | Route::NotFound => Err(ApiError::new(404, "not_found", "Route not found.")),
     }
 }

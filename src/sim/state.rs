@@ -97,6 +97,7 @@ pub(super) struct Shared {
     pub(super) signer: Signer,
     pub(super) accounts: Vec<AccountInfo>,
     pub(super) webhook_secret: Option<String>,
+    pub(super) cdn_cors_origins: Vec<String>,
     pub(super) inner: Mutex<Inner>,
     pub(super) shutdown: watch::Sender<bool>,
 }
@@ -153,6 +154,7 @@ impl Shared {
             signer: Signer::new(rand::random()),
             accounts,
             webhook_secret: cfg.webhook_secret.clone(),
+            cdn_cors_origins: cfg.cdn_cors_origins.clone(),
             inner: Mutex::new(Inner {
                 url_lifetime: cfg.url_lifetime,
                 hydrate_quota: cfg.hydrate_quota_per_hour,

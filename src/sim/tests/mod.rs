@@ -86,6 +86,27 @@ impl Sim {
         })
     }
 
+    /// A request without a bearer token, with extra headers (CDN calls).
+    async fn call_headers(&self, method: Method, url: &str, headers: &[(&str, &str)]) -> Answer {
+        let mut b = Request::builder().method(method).uri(url);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let resp = self
+            .client
+            .request(b.body(Full::new(Bytes::new())).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
     async fn call(
         &self,
         method: Method,
