@@ -9,6 +9,7 @@ use std::sync::Arc;
 use crate::auth::Auth;
 use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::cors::Cors;
 use crate::hydration::hydrator::{self, Hydrator};
 use crate::hydration::loader::UpstreamLoader;
 use crate::hydration::policy::Policy;
@@ -35,6 +36,8 @@ pub struct App {
     pub(crate) signer: Option<Signer>,
     /// The webhook endpoint, when a webhook secret is configured.
     pub(crate) webhooks: Option<Webhooks>,
+    /// CORS on `/files/...`, when `--cors-origins` is set.
+    pub(crate) cors: Option<Cors>,
     draining: AtomicBool,
 }
 
@@ -96,8 +99,10 @@ impl App {
             metrics.clone(),
             cluster.map(|c| Arc::new(c) as Arc<dyn crate::webhooks::SharedDedupe>),
         )?;
+        let cors = config.cors_origins.clone().map(Cors::new);
         Ok(Arc::new(App {
             webhooks,
+            cors,
             auth: Auth::new(&config),
             upstream,
             metrics,

@@ -17,6 +17,7 @@
 //! |---|---|
 //! | [`server`] | accept loop, hyper-util auto (HTTP/1.1 + h2c), access log, graceful shutdown |
 //! | [`routes`] | URL shapes: method + path → route; id validation; where errors become responses |
+//! | `cors` | CORS headers and preflights on `/files/...` for `--cors-origins` (never on `/v1/...`) |
 //! | `gateway` | streamed `/v1/...` pass-through with the resolved credentials |
 //! | `redirect` | `/files/{id}/redirect` and `GET /files/{id}` for frontends |
 //! | `respond` | rendering cache answers (`x-cache`, `age`, byte-for-byte bodies) |
@@ -49,6 +50,7 @@ pub mod body;
 pub mod clock;
 pub(crate) mod cluster;
 pub mod config;
+pub(crate) mod cors;
 pub mod demo;
 pub(crate) mod error;
 pub mod file_id;

@@ -108,6 +108,10 @@ pub struct ServeArgs {
     pub redis_prefix: Option<String>,
     #[arg(long, env = "HYDRANT_REDIS_TIMEOUT", help = defaults::help("The longest any request waits on Redis in all.", "redis-timeout"))]
     pub redis_timeout: Option<String>,
+    /// Comma-separated origins (`https://app.example.com`) or `*` whose scripts may read
+    /// `/files/...` answers. None: no CORS headers.
+    #[arg(long, env = "HYDRANT_CORS_ORIGINS")]
+    pub cors_origins: Option<String>,
 }
 
 /// How log lines are written.
@@ -166,6 +170,68 @@ pub struct Config {
     pub native_roots: bool,
     /// Cluster mode, when set.
     pub redis: Option<RedisConfig>,
+    /// Origins whose scripts may read `/files/...` answers; None: no CORS headers.
+    pub cors_origins: Option<CorsOrigins>,
+}
+
+/// The origins `--cors-origins` lets read `/files/...` answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CorsOrigins {
+    /// `*`: any origin (answered with `Access-Control-Allow-Origin: *`).
+    Any,
+    /// These serialized origins (`scheme://host[:port]`, lower-case), compared byte for byte
+    /// with the request's `Origin`, as browsers send it.
+    List(Vec<String>),
+}
+
+impl CorsOrigins {
+    /// Parse the option's value: `*`, or a comma-separated list of origins.
+    fn parse(s: &str) -> Result<Option<CorsOrigins>, ConfigError> {
+        let items: Vec<&str> = s
+            .split(',')
+            .map(str::trim)
+            .filter(|i| !i.is_empty())
+            .collect();
+        if items.is_empty() {
+            return Ok(None);
+        }
+        if items.contains(&"*") {
+            if items.len() > 1 {
+                return Err(err("cors-origins", "`*` cannot be combined with origins"));
+            }
+            return Ok(Some(CorsOrigins::Any));
+        }
+        let mut list = Vec::with_capacity(items.len());
+        for item in items {
+            list.push(parse_origin(item)?);
+        }
+        Ok(Some(CorsOrigins::List(list)))
+    }
+}
+
+/// One origin as a browser serializes it: `http`/`https`, a host, an optional port, and
+/// nothing else (no path, no trailing slash, no credentials). A path or a trailing slash is
+/// refused rather than trimmed: it would never match a browser's `Origin`, and silently
+/// fixing it hides a typo.
+fn parse_origin(item: &str) -> Result<String, ConfigError> {
+    let bad = |why: &str| err("cors-origins", format!("{item:?}: {why}"));
+    let uri: Uri = item
+        .parse()
+        .map_err(|_| bad("expected scheme://host[:port]"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => return Err(bad("expected an http:// or https:// origin")),
+    }
+    let Some(authority) = uri.authority() else {
+        return Err(bad("expected scheme://host[:port]"));
+    };
+    if authority.as_str().contains('@') || authority.host().is_empty() {
+        return Err(bad("expected scheme://host[:port]"));
+    }
+    if item.len() != format!("{}://{}", uri.scheme_str().unwrap_or(""), authority).len() {
+        return Err(bad("an origin has no path, query or trailing slash"));
+    }
+    Ok(item.to_ascii_lowercase())
 }
 
 /// How to reach the cluster's Redis. The URL may carry a password: it is a [`Secret`].
@@ -221,6 +287,7 @@ const FILE_KEYS: &[&str] = &[
     "redis_url",
     "redis_prefix",
     "redis_timeout",
+    "cors_origins",
 ];
 
 /// Read a TOML file into flat string values; arrays become comma-separated lists.
@@ -523,6 +590,10 @@ impl Config {
             }
             _ => None,
         };
+        let cors_origins = match pick(args.cors_origins, "cors_origins") {
+            Some(s) => CorsOrigins::parse(&s)?,
+            None => None,
+        };
         Ok(Config {
             listen,
             upstream,
@@ -548,6 +619,7 @@ impl Config {
             log_format,
             native_roots,
             redis,
+            cors_origins,
         })
     }
 }
@@ -555,6 +627,32 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cors_origins_are_star_or_exact_origins() {
+        assert_eq!(CorsOrigins::parse("*").unwrap(), Some(CorsOrigins::Any));
+        assert_eq!(CorsOrigins::parse(" , ").unwrap(), None);
+        assert_eq!(
+            CorsOrigins::parse("https://App.example.com, http://127.0.0.1:5173").unwrap(),
+            Some(CorsOrigins::List(vec![
+                "https://app.example.com".into(),
+                "http://127.0.0.1:5173".into()
+            ]))
+        );
+        for bad in [
+            "app.example.com",
+            "https://app.example.com/",
+            "https://app.example.com/path",
+            "https://app.example.com?x=1",
+            "ftp://app.example.com",
+            "https://user@app.example.com",
+            "*, https://app.example.com",
+            "https://",
+        ] {
+            let e = CorsOrigins::parse(bad).unwrap_err();
+            assert_eq!(e.option, "--cors-origins", "{bad}");
+        }
+    }
 
     #[test]
     fn a_bad_redis_url_names_the_option_and_not_the_value() {

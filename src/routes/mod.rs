@@ -14,6 +14,7 @@ use crate::app::App;
 use crate::auth::UpstreamAuth;
 use crate::body::{self, Body};
 use crate::clock;
+use crate::cors;
 use crate::error::Error;
 use crate::gateway;
 use crate::header_arena;
@@ -97,10 +98,22 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<body::BoxError>,
 {
-    if let Some(handled) = handle_hit(app, &req) {
-        return handled;
+    // CORS decorates every answer on the frontend routes, errors included (a player must
+    // be able to read a `503`'s `Retry-After`).
+    let cors = match &app.cors {
+        Some(cors) if cors::applies(req.uri().path()) => {
+            Some((cors, req.headers().get(header::ORIGIN).cloned()))
+        }
+        _ => None,
+    };
+    let mut handled = match handle_hit(app, &req) {
+        Some(handled) => handled,
+        None => Box::pin(handle_async(app, req.map(body::boxed))).await,
+    };
+    if let Some((cors, origin)) = cors {
+        cors.decorate(origin.as_ref(), handled.response.headers_mut());
     }
-    Box::pin(handle_async(app, req.map(body::boxed))).await
+    handled
 }
 
 /// The synchronous hit path of [`handle`]: `None` when the request needs more.
@@ -195,6 +208,10 @@ async fn dispatch(app: &Arc<App>, route: Route, req: Request<Body>) -> Result<Ha
         Route::InvalidId => Err(Error::InvalidId),
         Route::MethodNotAllowed(allow) => Err(Error::MethodNotAllowed(allow)),
         Route::NotFound => Err(Error::NotFound("Not found.")),
+        Route::Preflight(_) => match &app.cors {
+            Some(cors) => Ok(own(cors.preflight(req.headers()))),
+            None => Err(Error::MethodNotAllowed("GET, HEAD")),
+        },
         Route::Redirect(id) => {
             let (response, cache) = redirect::redirect(app, id, req.uri().query()).await?;
             Ok(Handled {

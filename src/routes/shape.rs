@@ -19,6 +19,9 @@ pub enum Route {
     Redirect(FileId),
     /// `GET|HEAD /files/{id}`
     FileJson(FileId),
+    /// `OPTIONS /files/{id}` or `/files/{id}/redirect`: a CORS preflight, counted as the
+    /// route it asks about.
+    Preflight(RouteClass),
     /// `POST /v1/files/{id}/hydrate`
     Hydrate(FileId),
     /// `GET /v1/files/{id}`
@@ -50,6 +53,7 @@ impl Route {
             Route::Healthz | Route::Readyz | Route::Metrics => RouteClass::ops,
             Route::Redirect(_) => RouteClass::redirect,
             Route::FileJson(_) => RouteClass::file_json,
+            Route::Preflight(class) => *class,
             Route::Hydrate(_) => RouteClass::hydrate,
             Route::GetFile(_) => RouteClass::get_file,
             Route::FileMutation(_) | Route::FileListing | Route::PassThrough => {
@@ -112,11 +116,17 @@ pub fn classify(method: &Method, path: &str) -> Route {
             Some((id, tail)) => (id, Some(tail)),
             None => (rest, None),
         };
-        let route: fn(FileId) -> Route = match tail {
-            None => Route::FileJson,
-            Some("redirect") => Route::Redirect,
+        let (route, class): (fn(FileId) -> Route, _) = match tail {
+            None => (Route::FileJson, RouteClass::file_json),
+            Some("redirect") => (Route::Redirect, RouteClass::redirect),
             Some(_) => return Route::NotFound,
         };
+        if method == Method::OPTIONS {
+            return match FileId::parse(id) {
+                Some(_) => Route::Preflight(class),
+                None => Route::InvalidId,
+            };
+        }
         if !get_or_head {
             return Route::MethodNotAllowed("GET, HEAD");
         }
@@ -156,6 +166,18 @@ mod tests {
             Route::MethodNotAllowed("GET, HEAD")
         );
         assert_eq!(classify(&g, "/files/bad.id/redirect"), Route::InvalidId);
+        assert_eq!(
+            classify(&Method::OPTIONS, "/files/vg_file_1/redirect"),
+            Route::Preflight(RouteClass::redirect)
+        );
+        assert_eq!(
+            classify(&Method::OPTIONS, "/files/vg_file_1"),
+            Route::Preflight(RouteClass::file_json)
+        );
+        assert_eq!(
+            classify(&Method::OPTIONS, "/files/bad.id"),
+            Route::InvalidId
+        );
         assert_eq!(classify(&g, "/files//redirect"), Route::InvalidId);
         assert_eq!(classify(&g, "/files/a/other"), Route::NotFound);
         assert_eq!(

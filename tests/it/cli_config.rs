@@ -55,6 +55,11 @@ async fn bad_configuration_is_one_line_naming_the_option() {
     let not_toml_s = not_toml.to_str().unwrap();
     let cases: Vec<Case> = vec![
         (
+            vec!["serve", "--cors-origins", "https://app.example.com/"],
+            vec![],
+            vec!["--cors-origins"],
+        ),
+        (
             vec!["serve", "--hydrate-rate", "fast"],
             vec![],
             vec!["--hydrate-rate"],
