@@ -1,7 +1,11 @@
 //! `hydrant demo`: the simulator and the proxy on loopback, no key, no network.
 //!
 //! Shows what hydrant does in one command: it starts the built-in VideoGen simulator on a
-//! free port, puts hydrant in front of it on `--listen`, and prints commands that work.
+//! free port, puts hydrant in front of it on `--listen`, serves a gallery page on a port of
+//! its own (`page`: another origin, allowed by hydrant's `--cors-origins`), and prints
+//! commands that work.
+
+mod page;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -21,6 +25,9 @@ pub struct DemoArgs {
     /// PATH); they listen on consecutive ports from `--listen`.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
     pub replicas: u16,
+    /// Address of the demo's gallery page (its own origin; port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub page_listen: String,
 }
 
 /// A `redis-server` of the demo's own, on a free loopback port, killed when dropped.
@@ -91,6 +98,19 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
         receiver.local_addr().map_err(|e| e.to_string())?
     );
     tokio::spawn(receive_webhooks(receiver));
+    let page_at: SocketAddr = args.page_listen.trim().parse().map_err(|_| {
+        format!(
+            "invalid configuration: --page-listen: not a socket address: {:?}",
+            args.page_listen
+        )
+    })?;
+    let page_listener = tokio::net::TcpListener::bind(page_at)
+        .await
+        .map_err(|e| format!("invalid configuration: --page-listen: cannot bind {page_at}: {e}"))?;
+    let page_url = format!(
+        "http://{}",
+        page_listener.local_addr().map_err(|e| e.to_string())?
+    );
     let redis = match args.replicas {
         1 => None,
         _ => Some(DemoRedis::start()?),
@@ -113,6 +133,7 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             admin_token: Some(DEMO_ADMIN_TOKEN.into()),
             webhook_secret: Some(sim::DEFAULT_WEBHOOK_SECRET.into()),
             webhook_forward: Some(receiver_url.clone()),
+            cors_origins: Some(page_url.clone()),
             redis_url: redis
                 .as_ref()
                 .map(|r| format!("redis://127.0.0.1:{}/0", r.port)),
@@ -147,6 +168,12 @@ pub async fn run(args: DemoArgs) -> Result<(), String> {
             urls.last().map_or("", String::as_str)
         ),
     };
+    tokio::spawn(page::serve(page_listener, h.clone(), simulator.clone()));
+    let hls_js = if page::hls_js_path().is_file() {
+        "hls.js from tests/browser/node_modules"
+    } else {
+        "native HLS where the browser has it; npm ci in tests/browser adds hls.js"
+    };
     let f = "vg_file_alpha_0001";
     let text = format!(
         "\
@@ -154,6 +181,9 @@ hydrant demo
   VideoGen simulator  {sim}   (account \"Alpha Studio\", key vg_sim_key_alpha)
   hydrant             {h}
 {cluster}
+Gallery page (thumbnails, a playing preview, HLS with {hls_js}, and what they cost upstream), on its own origin:
+  {page_url}/
+
 Stable URLs for browsers (302 to a fresh signed URL, from cache after the first call):
   curl -i '{h}/files/{f}/redirect?rendition=preview'
   curl -sL -o /dev/null -w '%{{http_code}} %{{size_download}} bytes\\n' '{h}/files/{f}/redirect'
@@ -182,6 +212,8 @@ Ctrl-C stops both.
         adm = DEMO_ADMIN_TOKEN,
         receiver_url = receiver_url,
         cluster = cluster,
+        page_url = page_url,
+        hls_js = hls_js,
     );
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(text.as_bytes());

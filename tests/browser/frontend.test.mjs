@@ -204,7 +204,7 @@ test('hydrant demo serves a gallery page that plays through hydrant', async () =
   assert.equal(state.previewPlaying, true, JSON.stringify(state));
   assert.notEqual(state.hls, 'failed', JSON.stringify(state));
   const out = path.join(process.env.CARGO_TARGET_DIR || path.join(ROOT, 'target'), 'demo.png');
-  await demo.screenshot({ path: out });
+  await demo.screenshot({ path: out, fullPage: true });
   if (process.env.HYDRANT_UPDATE_SCREENSHOT) fs.copyFileSync(out, path.join(ROOT, 'docs/demo.png'));
   await demo.close();
 });
