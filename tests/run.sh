@@ -7,6 +7,7 @@
 #   tests/run.sh lint     guardrails only
 #   tests/run.sh rust     build + Rust tests only
 #   tests/run.sh sdk      build + SDK suite only (extra arguments go to pytest)
+#   tests/run.sh browser  build + the headless-Chromium frontend test (tests/browser)
 #
 # Needs only the Rust toolchain, gcc and python3 (python3-venv is installed with apt-get when
 # missing and running as root). The venv lives in target/sdk-venv and is reused. The Rust tests
@@ -19,13 +20,13 @@ cd "$ROOT"
 
 MODE="${1:-all}"
 case "$MODE" in
-  all | lint | rust | sdk) shift || true ;;
+  all | lint | rust | sdk | browser) shift || true ;;
   -h | --help)
-    sed -n '2,10p' "$0"
+    sed -n '2,11p' "$0"
     exit 0
     ;;
   *)
-    echo "usage: tests/run.sh [all|lint|rust|sdk] [pytest args...]" >&2
+    echo "usage: tests/run.sh [all|lint|rust|sdk|browser] [pytest args...]" >&2
     exit 2
     ;;
 esac
@@ -142,6 +143,41 @@ sdk_tests() {
     "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/sdk "$@"
 }
 
+# apt-get install for the browser stage: the lists are refreshed only when the install fails
+# without it.
+apt_install() {
+  if [[ "$(id -u)" != 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+    return 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq "$@" >/dev/null 2>&1 \
+    || { apt-get update -qq && apt-get install -y -qq "$@" >/dev/null; }
+}
+
+# The frontend test: Debian's chromium driven by playwright-core (npm ci in tests/browser),
+# against a simulator and hydrant instances it starts on loopback (tests/browser/harness.mjs).
+browser_tests() {
+  section "browser test (tests/browser, headless chromium)"
+  if ! command -v chromium >/dev/null 2>&1; then
+    echo "chromium missing: installing chromium"
+    apt_install chromium || { echo "error: chromium not found and could not be installed" >&2; return 1; }
+  fi
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "node/npm missing: installing nodejs npm"
+    apt_install nodejs npm || { echo "error: node/npm not found and could not be installed" >&2; return 1; }
+  fi
+  local dir="$ROOT/tests/browser" stamp="$ROOT/tests/browser/node_modules/.lock.sha256" want
+  want="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)" || return 1
+  if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
+    echo "npm ci (tests/browser)"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error) || return 1
+    echo "$want" >"$stamp"
+  fi
+  local bin="$TARGET_DIR/debug/hydrant"
+  HYDRANT_BIN="$bin" CHROMIUM="$(command -v chromium)" \
+    node --test --test-reporter=spec "$dir/frontend.test.mjs"
+}
+
 START=$SECONDS
 # Every stage runs even when an earlier one failed, so one run reports every failure.
 FAILED=()
@@ -162,6 +198,9 @@ if [[ "$MODE" == all || "$MODE" == rust ]]; then
 fi
 if [[ "$MODE" == all || "$MODE" == sdk ]]; then
   sdk_tests "$@" || FAILED+=("sdk")
+fi
+if [[ "$MODE" == all || "$MODE" == browser ]]; then
+  browser_tests || FAILED+=("browser")
 fi
 if ((${#FAILED[@]})); then
   section "FAILED: ${FAILED[*]} ($MODE, $((SECONDS - START)) s)"
