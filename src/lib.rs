@@ -37,7 +37,7 @@
 //! | `header_arena` | allocation-free per-response header values |
 //! | [`body`] | the one boxed body type, bounded body collection |
 //! | [`app`] | shared state of a running proxy, built once at start-up |
-//! | [`demo`] | `hydrant demo`: simulator + proxy + webhook receiver on loopback |
+//! | [`demo`] | `hydrant demo`: simulator + proxy + webhook receiver + gallery page on loopback |
 //! | [`sim`] | the built-in VideoGen simulator (tests, benchmarks, `hydrant demo`) |
 //!
 //! Modules shown without a link are internal (`pub(crate)`); the public ones are what the
