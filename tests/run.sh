@@ -175,7 +175,7 @@ browser_tests() {
   fi
   local bin="$TARGET_DIR/debug/hydrant"
   HYDRANT_BIN="$bin" CHROMIUM="$(command -v chromium)" \
-    node --test --test-reporter=spec "$dir/frontend.test.mjs"
+    timeout 300 node --test --test-reporter=spec --test-timeout=120000 "$dir/frontend.test.mjs"
 }
 
 START=$SECONDS
