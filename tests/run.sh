@@ -15,6 +15,7 @@
 # missing and running as root). The venv lives in target/sdk-venv and is reused. The Rust tests
 # start their own redis-server on free loopback ports (never 6379): it is installed with
 # apt-get when missing and running as root, and its absence fails the run, never skips it.
+# The observability stage gets prometheus (with promtool) and python3-yaml the same way.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
