@@ -30,7 +30,7 @@ CHECK="$ROOT/tests/observability_check.py"
 MODE="${1:-all}"
 START=$SECONDS
 
-say() { printf -- '--- %s\n' "$*"; }
+say() { printf -- '--- [%2d s] %s\n' "$((SECONDS - START))" "$*"; }
 die() {
   echo "observability: $*" >&2
   exit 1
