@@ -4,13 +4,14 @@
       The dashboard is well-formed provisioning JSON, and every series name with a colon that
       a panel reads is one the recording rules define (so the panels and the alerts share the
       same queries).
-  observability_check.py live PROM_URL RULES_DIR DASHBOARD JOB DEADLINE_S
+  observability_check.py live PROM_URL RULES_DIR DASHBOARD JOB DEADLINE_S [ALERT,...]
       Against a Prometheus scraping a real hydrant: every rule evaluates without error, and
       each of these returns data: every recording rule's expression, every alert expression
       in its `bool` form (each comparison turned into 0/1, so it answers whether or not the
       alert fires), every raw `hydrant_*` selector the rules use (real names, real labels),
       every dashboard panel query and template-variable query. Retries until DEADLINE_S
-      passes (a rate needs two scrapes), then prints every query that stayed empty.
+      passes (a rate needs two scrapes), then prints every query that stayed empty. The
+      ALERTs named last must be pending or firing by then (the traffic made them true).
 
 Expressions are read from the files, never listed here. Needs PyYAML.
 """
@@ -75,6 +76,20 @@ def bool_form(expr: str) -> str:
         out.append(c)
         i += 1
     return "".join(out)
+
+
+def self_test() -> list[str]:
+    """The rewriting above, on the shapes the alert rules use."""
+    cases = {
+        'a < 0.8\nand b > 0.1': 'a < bool 0.8\nand b > bool 0.1',
+        'x{route="redirect",s!="0"} > 0.25': 'x{route="redirect",s!="0"} > bool 0.25',
+        'i == 0': 'i == bool 0',
+        '(a < on () group_left () c) or (b < on () group_left () c)':
+            '(a < bool on () group_left () c) or (b < bool on () group_left () c)',
+        'a >= bool 1': 'a >= bool 1',
+        'y{o=~"rejected_.*"} != 2': 'y{o=~"rejected_.*"} != bool 2',
+    }
+    return [f"bool_form({k!r}) = {bool_form(k)!r}, want {v!r}" for k, v in cases.items() if bool_form(k) != v]
 
 
 def panels(dashboard: dict) -> list[dict]:
@@ -150,7 +165,17 @@ def query(prom: str, expr: str) -> list:
     return body["data"]["result"]
 
 
-def live(prom: str, rules_dir: Path, dashboard_path: Path, job: str, deadline_s: float) -> list[str]:
+def rule_groups(prom: str) -> list:
+    with urllib.request.urlopen(f"{prom}/api/v1/rules", timeout=10) as r:
+        return json.load(r)["data"]["groups"]
+
+
+def active_alerts(groups: list) -> set[str]:
+    return {a["labels"]["alertname"] for g in groups for rule in g["rules"] for a in rule.get("alerts", [])}
+
+
+def live(prom: str, rules_dir: Path, dashboard_path: Path, job: str, deadline_s: float,
+         expect_active: set[str]) -> list[str]:
     checks: dict[str, str] = {}  # what -> expression
     all_rules = rules(rules_dir)
     for r in all_rules:
@@ -179,18 +204,20 @@ def live(prom: str, rules_dir: Path, dashboard_path: Path, job: str, deadline_s:
     end = time.monotonic() + deadline_s
     empty: dict[str, str] = dict(checks)
     attempt = 0
-    while empty and attempt < 200:
+    groups = rule_groups(prom)
+    while attempt < 200:
         attempt += 1
         for what, expr in list(empty.items()):
             if query(prom, expr):
                 del empty[what]
-        if not empty or time.monotonic() >= end:
+        groups = rule_groups(prom)
+        done = not empty and expect_active <= active_alerts(groups)
+        if done or time.monotonic() >= end:
             break
         time.sleep(1)
     errors = [f"no data: {what}: {expr}" for what, expr in empty.items()]
-
-    with urllib.request.urlopen(f"{prom}/api/v1/rules", timeout=10) as r:
-        groups = json.load(r)["data"]["groups"]
+    for name in sorted(expect_active - active_alerts(groups)):
+        errors.append(f"alert {name} is neither pending nor firing, though the traffic made it true")
     loaded = 0
     for g in groups:
         for rule in g["rules"]:
@@ -199,17 +226,18 @@ def live(prom: str, rules_dir: Path, dashboard_path: Path, job: str, deadline_s:
                 errors.append(f"rule {rule['name']}: health {rule.get('health')}: {rule.get('lastError')}")
     if loaded != len(all_rules):
         errors.append(f"Prometheus loaded {loaded} rules, the files hold {len(all_rules)}")
-    firing = sorted({a["labels"]["alertname"] for g in groups for rule in g["rules"] for a in rule.get("alerts", [])})
+    firing = sorted(active_alerts(groups))
     print(f"live: {len(checks) - len(empty)}/{len(checks)} queries returned data after {attempt} round(s); "
           f"{loaded} rules loaded; pending or firing now: {', '.join(firing) or 'none'}")
     return errors
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) >= 3 and argv[0] == "static":
-        errors = static(Path(argv[1]), Path(argv[2]))
-    elif len(argv) == 6 and argv[0] == "live":
-        errors = live(argv[1].rstrip("/"), Path(argv[2]), Path(argv[3]), argv[4], float(argv[5]))
+    if len(argv) == 3 and argv[0] == "static":
+        errors = self_test() + static(Path(argv[1]), Path(argv[2]))
+    elif len(argv) in (6, 7) and argv[0] == "live":
+        expect = set(filter(None, argv[6].split(","))) if len(argv) == 7 else set()
+        errors = live(argv[1].rstrip("/"), Path(argv[2]), Path(argv[3]), argv[4], float(argv[5]), expect)
     else:
         print(__doc__, file=sys.stderr)
         return 2
