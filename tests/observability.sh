@@ -119,17 +119,18 @@ start() {
   NAMES+=("$name")
 }
 
-# wait_for NAME URL: poll URL for up to 10 s while the process NAME started last lives.
+# wait_for NAME URL: poll URL for up to 30 s while the process NAME started last lives (generous:
+# CI shares two cores with builds).
 wait_for() {
   local name="$1" url="$2" pid="${PIDS[-1]}" i
-  for i in $(seq 1 100); do
+  for i in $(seq 1 300); do
     kill -0 "$pid" 2>/dev/null || die "$name exited early"
     if curl -fsS -o /dev/null --max-time 1 "$url" 2>/dev/null; then
       return 0
     fi
     sleep 0.1
   done
-  die "$name not ready at $url within 10 s"
+  die "$name not ready at $url within 30 s"
 }
 
 # Five ports free a moment ago. The last one is left closed: the webhook receiver that
@@ -175,17 +176,18 @@ promtool check config "$TMP/prometheus.yml" >/dev/null
 start prometheus prometheus --config.file="$TMP/prometheus.yml" \
   --storage.tsdb.path="$TMP/tsdb" --web.listen-address="127.0.0.1:$P_PROM" --log.level=warn
 wait_for prometheus "$P/-/ready"
-for i in $(seq 1 100); do
+say "prometheus ready; waiting for its first scrape of hydrant"
+for i in $(seq 1 300); do
   if curl -fsS "$P/api/v1/query?query=up%7Bjob%3D%22$JOB%22%7D%3D%3D1" | grep -q '"value"'; then
     break
   fi
-  ((i < 100)) || die "Prometheus never scraped hydrant"
+  ((i < 300)) || die "Prometheus did not scrape hydrant within 30 s"
   sleep 0.1
 done
 # The Redis series: cluster mode reached Redis (the probe runs every second).
-for i in $(seq 1 50); do
+for i in $(seq 1 100); do
   curl -fsS "$H/metrics" | grep -q '^hydrant_redis_up 1' && break
-  ((i < 50)) || die "hydrant never reached its redis-server"
+  ((i < 100)) || die "hydrant did not reach its redis-server within 10 s"
   sleep 0.1
 done
 
@@ -241,7 +243,7 @@ grep -qi '^x-cache: STALE' "$TMP/headers" || die "no stale answer: $(cat "$TMP/h
 sim faults '{"route":"hydrate","kind":"drop","count":1}' >/dev/null
 expect 502 GET "$H/files/${f}0007/redirect"
 # Last, since it pauses hydrant's tenant: an upstream 429, then a request refused by the pause.
-sim faults '{"route":"hydrate","kind":"rate_limited","retryAfter":5,"count":1}' >/dev/null
+sim faults '{"route":"hydrate","kind":"rate_limited","retryAfter":20,"count":1}' >/dev/null
 expect 429 GET "$H/files/${f}0008/redirect"
 expect 429 GET "$H/files/${f}0009/redirect"
 # A listing (pass-through; it primes the cache with every file it lists, so it comes after the
