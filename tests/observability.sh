@@ -109,6 +109,7 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM
 
 # start NAME CMD...: run in the background, output to $TMP/NAME.log, remember the PID.
 start() {
