@@ -56,8 +56,13 @@ impl App {
         // Cluster mode: one Redis handle is the shared tier, the quota and the dedupe.
         let cluster = match &config.redis {
             Some(redis) => Some(
-                Cluster::start(redis, store.clone(), metrics.clone())
-                    .map_err(|e| std::io::Error::other(format!("redis client: {:?}", e.kind())))?,
+                Cluster::start(
+                    redis,
+                    store.clone(),
+                    metrics.clone(),
+                    config.upstream.is_plain_http(),
+                )
+                .map_err(|e| std::io::Error::other(format!("redis client: {:?}", e.kind())))?,
             ),
             None => None,
         };

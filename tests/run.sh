@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # The one test command of the project: the guardrails (rustfmt, clippy with warnings denied,
 # rustdoc with warnings denied), the build, the Rust tests, then the official Python SDK suite
-# (tests/sdk) against the built binary.
+# (tests/sdk) against the built binary, then the observability pack (tests/observability.sh:
+# promtool checks and unit tests of every alert, and the rules and dashboard queried on a real
+# Prometheus scraping hydrant), then the browser test (tests/browser: headless Chromium).
 #
 #   tests/run.sh          everything (what CI runs)
 #   tests/run.sh lint     guardrails only
 #   tests/run.sh rust     build + Rust tests only
 #   tests/run.sh sdk      build + SDK suite only (extra arguments go to pytest)
+#   tests/run.sh obs      build + observability pack only
 #   tests/run.sh browser  build + the headless-Chromium frontend test (tests/browser)
 #
 # Needs only the Rust toolchain, gcc and python3 (python3-venv is installed with apt-get when
 # missing and running as root). The venv lives in target/sdk-venv and is reused. The Rust tests
 # start their own redis-server on free loopback ports (never 6379): it is installed with
 # apt-get when missing and running as root, and its absence fails the run, never skips it.
+# The observability stage gets prometheus (with promtool) and python3-yaml the same way.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -20,13 +24,13 @@ cd "$ROOT"
 
 MODE="${1:-all}"
 case "$MODE" in
-  all | lint | rust | sdk | browser) shift || true ;;
+  all | lint | rust | sdk | obs | browser) shift || true ;;
   -h | --help)
-    sed -n '2,11p' "$0"
+    sed -n '2,14p' "$0"
     exit 0
     ;;
   *)
-    echo "usage: tests/run.sh [all|lint|rust|sdk|browser] [pytest args...]" >&2
+    echo "usage: tests/run.sh [all|lint|rust|sdk|obs|browser] [pytest args...]" >&2
     exit 2
     ;;
 esac
@@ -143,6 +147,37 @@ sdk_tests() {
     "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/sdk "$@"
 }
 
+# Prometheus + promtool (Debian's prometheus package) and PyYAML for the observability pack,
+# installed with apt-get when missing and running as root. A service the package may start on
+# 9090 is left alone: the tests run their own Prometheus on a free loopback port.
+ensure_prometheus() {
+  section "prometheus, promtool, python3-yaml"
+  local have=1
+  command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || have=0
+  { python3 -c 'import yaml' || /usr/bin/python3 -c 'import yaml'; } >/dev/null 2>&1 || have=0
+  if ((have == 0)) && [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing prometheus python3-yaml"
+    export DEBIAN_FRONTEND=noninteractive
+    local apt=(apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=300 prometheus python3-yaml)
+    if ! "${apt[@]}" >/dev/null 2>&1; then
+      apt-get update -qq && "${apt[@]}" >/dev/null || true
+    fi
+  fi
+  if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+    echo "error: prometheus/promtool not found and could not be installed (install the" \
+      "prometheus package)" >&2
+    return 1
+  fi
+  prometheus --version 2>&1 | head -n 1
+}
+
+observability_tests() {
+  ensure_redis || return 1
+  ensure_prometheus || return 1
+  section "observability pack (tests/observability.sh)"
+  HYDRANT_BIN="$TARGET_DIR/debug/hydrant" bash tests/observability.sh || return 1
+}
+
 # apt-get install for the browser stage: the lists are refreshed only when the install fails
 # without it.
 apt_install() {
@@ -198,6 +233,9 @@ if [[ "$MODE" == all || "$MODE" == rust ]]; then
 fi
 if [[ "$MODE" == all || "$MODE" == sdk ]]; then
   sdk_tests "$@" || FAILED+=("sdk")
+fi
+if [[ "$MODE" == all || "$MODE" == obs ]]; then
+  observability_tests || FAILED+=("obs")
 fi
 if [[ "$MODE" == all || "$MODE" == browser ]]; then
   browser_tests || FAILED+=("browser")

@@ -64,6 +64,8 @@ struct Inner {
     metrics: Arc<Metrics>,
     /// This replica's in-memory tier, for invalidations other replicas publish.
     store: Store,
+    /// Whether `http://` redirect targets are allowed (a plain-http upstream only).
+    allow_http: bool,
     /// Replicas waiting here for another one's fill, woken by `fill` messages.
     waiters: Mutex<HashMap<Key, Arc<Notify>>>,
 }
@@ -84,6 +86,7 @@ impl Cluster {
         cfg: &RedisConfig,
         store: Store,
         metrics: Arc<Metrics>,
+        allow_http: bool,
     ) -> Result<Cluster, redis::RedisError> {
         // The background tasks need a runtime; without one, refuse instead of panicking.
         if tokio::runtime::Handle::try_current().is_err() {
@@ -110,6 +113,7 @@ impl Cluster {
                 replicas: AtomicU32::new(1),
                 metrics,
                 store,
+                allow_http,
                 waiters: Mutex::new(HashMap::new()),
             }),
         };

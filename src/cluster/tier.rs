@@ -33,14 +33,22 @@ fn unix_ms(at: Instant) -> i64 {
     (clock::unix_at(at) * 1000.0) as i64
 }
 
-fn decode(value: &[u8]) -> Option<Arc<Entry>> {
-    if value.is_empty() {
-        return None;
-    }
-    wire::decode(value, clock::now()).map(Arc::new)
-}
-
 impl Cluster {
+    /// An entry read from Redis, or None. Redis is not trusted with what reaches a browser:
+    /// an entry whose `Location`s would not pass the checks of a fresh upstream answer (a
+    /// value written by something other than hydrant) is dropped and counts as a miss.
+    fn decode(&self, value: &[u8]) -> Option<Arc<Entry>> {
+        if value.is_empty() {
+            return None;
+        }
+        let entry = wire::decode(value, clock::now())?;
+        if !entry.locations_are_safe(self.inner.allow_http) {
+            tracing::warn!("dropped a shared entry whose redirect targets fail hydrant's checks");
+            return None;
+        }
+        Some(Arc::new(entry))
+    }
+
     /// Record that `tenant` has entries, before any fill of it starts: an invalidation that
     /// lists the tenants after this moves the fill's epoch on and so fences it, and one that
     /// listed them before started before the fill, which then fetches the new state.
@@ -81,7 +89,7 @@ impl Cluster {
             return Claim::Alone;
         };
         match verdict.as_str() {
-            "found" => match decode(&value) {
+            "found" => match self.decode(&value) {
                 Some(entry) => Claim::Found(entry),
                 None => Claim::Alone,
             },
@@ -97,11 +105,11 @@ impl Cluster {
                         token,
                         renewal: Some(renewal),
                     },
-                    stale: decode(&value),
+                    stale: self.decode(&value),
                 }
             }
             "follow" => Claim::Follow {
-                stale: decode(&value),
+                stale: self.decode(&value),
             },
             _ => Claim::Alone,
         }
@@ -146,7 +154,7 @@ impl Cluster {
                     )
                     .await?;
                 if fresh_until > unix_ms(clock::now()) {
-                    if let Some(e) = decode(&value) {
+                    if let Some(e) = self.decode(&value) {
                         return Some(e);
                     }
                 }

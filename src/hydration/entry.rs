@@ -315,6 +315,16 @@ impl Entry {
         }
     }
 
+    /// Whether every redirect target passes the checks an upstream answer's URLs pass when
+    /// the entry is built (scheme, authority, header bytes). For entries from outside this
+    /// process (the shared tier), which hydrant does not take on trust.
+    pub fn locations_are_safe(&self, allow_http: bool) -> bool {
+        Rendition::ALL.iter().all(|&r| match self.location(r) {
+            Location::Ready(v) => v.to_str().is_ok_and(|url| safe_location(url, allow_http)),
+            Location::None | Location::Unsafe => true,
+        })
+    }
+
     /// The `Content-Type` to serve the body with.
     pub fn content_type(&self) -> HeaderValue {
         match &self.content_type {

@@ -743,3 +743,46 @@ async fn tenants_never_share_entries_across_replicas() {
         .collect();
     assert_eq!(tags.len(), 2, "one hash tag per tenant: {tags:?}");
 }
+
+/// Rewrite every `from` in the stored value of `key` to `to` (same length), inside Redis.
+fn tamper(c: &Replicas, key: &str, from: &str, to: &str) -> i64 {
+    const SCRIPT: &str = "local v = redis.call('HGET', KEYS[1], 'v') \
+        if not v then return -1 end \
+        local n = 0 \
+        while true do \
+          local i = string.find(v, ARGV[1], 1, true) \
+          if not i then break end \
+          v = string.sub(v, 1, i - 1) .. ARGV[2] .. string.sub(v, i + #ARGV[1]) \
+          n = n + 1 \
+        end \
+        redis.call('HSET', KEYS[1], 'v', v) \
+        return n";
+    assert_eq!(from.len(), to.len());
+    match c.redis.command(&["EVAL", SCRIPT, "1", key, from, to]) {
+        crate::common::redis::Reply::Int(n) => n,
+        other => panic!("EVAL {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_tampered_shared_entry_never_becomes_a_redirect() {
+    let c = Replicas::start(2, ServeArgs::default()).await;
+    assert_eq!(c.redirect(0, READY).await.status, 302);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let key = format!("it:{{{}}}:e:{READY}", alpha_tag());
+    // Someone with write access to Redis points the file's URLs at script.
+    assert!(tamper(&c, &key, "http://127.0.0.1", "javascript:alert") > 0);
+    let r = c.redirect(1, READY).await;
+    let location = r.header("location").unwrap_or("");
+    assert!(
+        !location.starts_with("javascript:"),
+        "a tampered shared entry must not reach a browser: {location}"
+    );
+    assert_eq!(r.status, 302, "{r:?}");
+    assert!(location.starts_with("http://127.0.0.1"), "{location}");
+    assert_eq!(
+        c.sim.hydrate_calls(READY),
+        2,
+        "the tampered entry counts as a miss and is fetched again"
+    );
+}
