@@ -95,9 +95,7 @@ async fn serve_on_runtime(config: Config) -> Result<(), String> {
     let workers = config.workers;
     let app = hydrant::app::App::new(config)
         .map_err(|e| format!("cannot build the upstream client: {e}"))?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| format!("invalid configuration: --listen: cannot bind {listen}: {e}"))?;
+    let listener = hydrant::server::bind(listen).map_err(|e| format!("invalid configuration: --listen: cannot bind {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(
         listen = %addr,

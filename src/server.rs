@@ -120,6 +120,12 @@ impl ServeOptions {
     }
 }
 
+/// Bind `addr` for [`serve`] (a listen backlog of 1024, where std's is 128: connections past
+/// `max_connections` wait there).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    accept::bind(addr)
+}
+
 /// Serve on `listener` with the options `app.config` asks for until `shutdown` resolves,
 /// then drain.
 pub async fn serve(
@@ -218,7 +224,7 @@ impl Running {
         listen: SocketAddr,
         options: ServeOptions,
     ) -> std::io::Result<Running> {
-        let listener = TcpListener::bind(listen).await?;
+        let listener = bind(listen)?;
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
         let join = tokio::spawn(serve_with(app, listener, options, async {

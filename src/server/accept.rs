@@ -17,6 +17,23 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// The listen backlog: connections past `max_connections` wait here. std and mio use 128,
+/// which under a connection surge drops SYNs (clients then retry after 1 s, 3 s, ...); the
+/// kernel caps it at `net.core.somaxconn` (4096 by default since Linux 5.4).
+const LISTEN_BACKLOG: u32 = 1024;
+
+/// Bind `addr` for serving, with [`LISTEN_BACKLOG`].
+pub(crate) fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // As std and mio do: a restarted hydrant can bind while old connections sit in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// First wait after a failed accept.
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 /// Longest wait between retries.
