@@ -51,7 +51,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         None => serve(cli.serve),
         Some(Command::Serve(args)) => serve(args),
-        Some(Command::Demo(args)) => runtime(None).and_then(|rt| rt.block_on(hydrant::demo::run(args))),
+        Some(Command::Demo(args)) => {
+            runtime(None).and_then(|rt| rt.block_on(hydrant::demo::run(args)))
+        }
         Some(Command::Sign(args)) => sign(args),
         Some(Command::Sim(args)) => runtime(None).and_then(|rt| {
             rt.block_on(hydrant::sim::run(args))
@@ -95,7 +97,8 @@ async fn serve_on_runtime(config: Config) -> Result<(), String> {
     let workers = config.workers;
     let app = hydrant::app::App::new(config)
         .map_err(|e| format!("cannot build the upstream client: {e}"))?;
-    let listener = hydrant::server::bind(listen).map_err(|e| format!("invalid configuration: --listen: cannot bind {listen}: {e}"))?;
+    let listener = hydrant::server::bind(listen)
+        .map_err(|e| format!("invalid configuration: --listen: cannot bind {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(
         listen = %addr,

@@ -827,7 +827,10 @@ mod tests {
             ),
         ] {
             let e = bad(args);
-            assert!(e.starts_with(&format!("invalid configuration: {opt}")), "{e}");
+            assert!(
+                e.starts_with(&format!("invalid configuration: {opt}")),
+                "{e}"
+            );
             assert_eq!(e.lines().count(), 1);
         }
     }

@@ -57,7 +57,9 @@ impl Acceptor {
     pub(crate) fn new(listener: TcpListener, max_connections: usize) -> Acceptor {
         Acceptor {
             listener,
-            permits: Arc::new(Semaphore::new(max_connections.clamp(1, Semaphore::MAX_PERMITS))),
+            permits: Arc::new(Semaphore::new(
+                max_connections.clamp(1, Semaphore::MAX_PERMITS),
+            )),
             failing: Failing::default(),
         }
     }
@@ -159,7 +161,9 @@ mod tests {
 
     #[test]
     fn only_per_connection_errors_are_retried_at_once() {
-        assert!(transient(&io::Error::from(io::ErrorKind::ConnectionAborted)));
+        assert!(transient(&io::Error::from(
+            io::ErrorKind::ConnectionAborted
+        )));
         // EMFILE (24) and ENFILE (23) are the listener's problem: back off.
         assert!(!transient(&io::Error::from_raw_os_error(24)));
         assert!(!transient(&io::Error::from_raw_os_error(23)));
@@ -179,6 +183,9 @@ mod tests {
         assert!(waited.is_err(), "accepted past the limit");
         drop(first);
         let second = tokio::time::timeout(Duration::from_secs(5), acceptor.next()).await;
-        assert!(second.is_ok(), "a returned permit lets the waiting connection in");
+        assert!(
+            second.is_ok(),
+            "a returned permit lets the waiting connection in"
+        );
     }
 }

@@ -26,7 +26,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::body::{BoxError, Body};
+use crate::body::{Body, BoxError};
 
 /// One connection's request activity, shared by its service and its watchdog.
 pub(crate) struct Activity {
@@ -193,8 +193,10 @@ mod tests {
         let s = a.request(Version::HTTP_2).unwrap();
         assert!(tokio::time::timeout(T, &mut watch).await.is_err());
         drop(s);
-        assert!(tokio::time::timeout(T + Duration::from_millis(1), &mut watch)
-            .await
-            .is_ok());
+        assert!(
+            tokio::time::timeout(T + Duration::from_millis(1), &mut watch)
+                .await
+                .is_ok()
+        );
     }
 }

@@ -140,7 +140,9 @@ impl Tls {
 
     /// Reload on every `SIGHUP` until the returned task is aborted. The handler is installed
     /// before this returns, so a `SIGHUP` sent once hydrant is serving never kills it.
-    pub(crate) fn reload_on_sighup(self: &Arc<Self>) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    pub(crate) fn reload_on_sighup(
+        self: &Arc<Self>,
+    ) -> std::io::Result<tokio::task::JoinHandle<()>> {
         use tokio::signal::unix::{signal, SignalKind};
         let mut hup = signal(SignalKind::hangup())?;
         let tls = self.clone();
@@ -187,7 +189,9 @@ mod tests {
         };
         let e = load_pair(&missing).unwrap_err().to_string();
         assert!(
-            e.starts_with("invalid configuration: --tls-cert: cannot read /nonexistent/hydrant-cert.pem"),
+            e.starts_with(
+                "invalid configuration: --tls-cert: cannot read /nonexistent/hydrant-cert.pem"
+            ),
             "{e}"
         );
         let cert = scratch("empty-cert.pem", b"");
@@ -198,7 +202,10 @@ mod tests {
         })
         .unwrap_err()
         .to_string();
-        assert!(e.starts_with("invalid configuration: --tls-cert: no PEM certificate"), "{e}");
+        assert!(
+            e.starts_with("invalid configuration: --tls-cert: no PEM certificate"),
+            "{e}"
+        );
         // A certificate that parses as PEM, then a key that does not: the key is named, and
         // nothing of its contents is echoed.
         let cert = scratch(

@@ -80,7 +80,10 @@ async fn h2_open(addr: SocketAddr) -> (OwnedReadHalf, OwnedWriteHalf) {
 }
 
 /// Read frames until GOAWAY or EOF; flags `done` when it sees either.
-fn watch_for_the_end(mut r: OwnedReadHalf, done: Arc<AtomicBool>) -> tokio::task::JoinHandle<Ended> {
+fn watch_for_the_end(
+    mut r: OwnedReadHalf,
+    done: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<Ended> {
     tokio::spawn(async move {
         let ended = loop {
             match read_frame(&mut r).await {
@@ -97,7 +100,10 @@ fn watch_for_the_end(mut r: OwnedReadHalf, done: Arc<AtomicBool>) -> tokio::task
 }
 
 /// `/healthz` on new HTTP/1.1 connections in a loop until `stop`; counts the 200s.
-fn keep_checking(addr: SocketAddr, stop: Arc<AtomicBool>) -> (Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
+fn keep_checking(
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+) -> (Arc<AtomicUsize>, tokio::task::JoinHandle<()>) {
     let ok = Arc::new(AtomicUsize::new(0));
     let count = ok.clone();
     let task = tokio::spawn(async move {
@@ -116,7 +122,7 @@ fn keep_checking(addr: SocketAddr, stop: Arc<AtomicBool>) -> (Arc<AtomicUsize>, 
 async fn attacked_connection_is_dropped<F, Fut>(attack: F) -> Ended
 where
     F: FnOnce(OwnedWriteHalf, Arc<AtomicBool>) -> Fut,
-    Fut: std::future::Future<Output = usize>,
+    Fut: std::future::Future<Output = (usize, OwnedWriteHalf)>,
 {
     let running = start(ServeArgs::default(), |_| {}).await;
     let addr = running.addr;
@@ -126,7 +132,8 @@ where
     let done = Arc::new(AtomicBool::new(false));
     let watcher = watch_for_the_end(r, done.clone());
     let started = Instant::now();
-    let sent = attack(w, done.clone()).await;
+    // The attacker keeps its write half open (a FIN would end the connection by itself).
+    let (sent, _still_open) = attack(w, done.clone()).await;
     let ended = tokio::time::timeout(Duration::from_secs(10), watcher)
         .await
         .unwrap_or_else(|_| panic!("the attacking connection survived {sent} frames"))
@@ -140,7 +147,10 @@ where
     }
     stop.store(true, Ordering::SeqCst);
     checker.await.unwrap();
-    assert!(healthy.load(Ordering::SeqCst) > before, "/healthz answers after the attack");
+    assert!(
+        healthy.load(Ordering::SeqCst) > before,
+        "/healthz answers after the attack"
+    );
     assert_eq!(try_status(addr, "/healthz").await, Some(200));
     eprintln!("attacker dropped after {took:?}, {sent} frames sent: {ended:?}");
     running.stop().await.unwrap();
@@ -168,7 +178,7 @@ async fn an_h2_rapid_reset_flood_loses_its_connection_while_others_are_served() 
             }
             tokio::task::yield_now().await;
         }
-        sent
+        (sent, w)
     })
     .await;
     if let Ended::GoAway(code) = ended {
@@ -186,7 +196,7 @@ async fn an_h2_continuation_flood_loses_its_connection_while_others_are_served()
             .await
             .is_err()
         {
-            return sent;
+            return (sent, w);
         }
         let end = Instant::now() + Duration::from_secs(20);
         while !done.load(Ordering::SeqCst) && sent < 100_000 && Instant::now() < end {
@@ -200,7 +210,7 @@ async fn an_h2_continuation_flood_loses_its_connection_while_others_are_served()
             }
             tokio::task::yield_now().await;
         }
-        sent
+        (sent, w)
     })
     .await;
     if let Ended::GoAway(code) = ended {

@@ -68,7 +68,11 @@ async fn past_max_connections_a_connection_waits_until_one_closes() {
     );
     drop(c1);
     let st = read_status(&mut c3, Duration::from_secs(10)).await;
-    assert_eq!(st.as_deref(), Some("HTTP/1.1 200 OK"), "served once a slot freed");
+    assert_eq!(
+        st.as_deref(),
+        Some("HTTP/1.1 200 OK"),
+        "served once a slot freed"
+    );
     drop(c2);
     running.stop().await.unwrap();
 }
@@ -109,8 +113,16 @@ async fn a_slowloris_head_is_cut_at_the_head_timeout_while_others_are_served() {
     let mut lorises = Vec::new();
     for _ in 0..4 {
         // From the first byte, and after a first request on a keep-alive connection.
-        lorises.push(tokio::spawn(slowloris(addr, b"", Duration::from_millis(100))));
-        lorises.push(tokio::spawn(slowloris(addr, HEALTHZ, Duration::from_millis(100))));
+        lorises.push(tokio::spawn(slowloris(
+            addr,
+            b"",
+            Duration::from_millis(100),
+        )));
+        lorises.push(tokio::spawn(slowloris(
+            addr,
+            HEALTHZ,
+            Duration::from_millis(100),
+        )));
     }
     // Others are served meanwhile, on new connections.
     let mut served = 0;
@@ -123,7 +135,10 @@ async fn a_slowloris_head_is_cut_at_the_head_timeout_while_others_are_served() {
     assert!(served > 1);
     for l in lorises {
         let (after, answered) = l.await.unwrap();
-        assert!(after >= timeout - Duration::from_millis(200), "cut at {after:?}");
+        assert!(
+            after >= timeout - Duration::from_millis(200),
+            "cut at {after:?}"
+        );
         assert!(after < timeout + Duration::from_secs(5), "cut at {after:?}");
         assert!(
             !String::from_utf8_lossy(&answered).contains("408"),
@@ -233,7 +248,9 @@ async fn under_a_low_descriptor_limit_the_connection_limit_is_fitted_and_nothing
         p.log()
     );
     crate::common::process::sigterm(&p.child);
-    assert!(wait_exit(&mut p.child, Duration::from_secs(40)).await.success());
+    assert!(wait_exit(&mut p.child, Duration::from_secs(40))
+        .await
+        .success());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,7 +281,10 @@ async fn when_accept_runs_out_of_descriptors_it_backs_off_and_logs_once_each_way
     drop(idle);
     let (_s, st) = healthz_within(p.addr, Duration::from_secs(20)).await;
     assert_eq!(st.as_deref(), Some("HTTP/1.1 200 OK"), "served again");
-    assert!(p.wait_log("accepting connections again", Duration::from_secs(10)).await);
+    assert!(
+        p.wait_log("accepting connections again", Duration::from_secs(10))
+            .await
+    );
     let log = p.log();
     let started = p.events("accept failing");
     let ended = p.events("accepting connections again");
@@ -272,7 +292,13 @@ async fn when_accept_runs_out_of_descriptors_it_backs_off_and_logs_once_each_way
     assert_eq!(started[0]["level"], "WARN");
     assert_eq!(ended[0]["level"], "INFO");
     let failed = ended[0]["failed_accepts"].as_u64().unwrap();
-    assert!(failed >= 2, "several accepts failed, one line: {}", ended[0]);
+    assert!(
+        failed >= 2,
+        "several accepts failed, one line: {}",
+        ended[0]
+    );
     crate::common::process::sigterm(&p.child);
-    assert!(wait_exit(&mut p.child, Duration::from_secs(40)).await.success());
+    assert!(wait_exit(&mut p.child, Duration::from_secs(40))
+        .await
+        .success());
 }

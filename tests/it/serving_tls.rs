@@ -47,7 +47,9 @@ async fn https_serves_http1_and_h2_by_alpn_whatever_the_sni() {
     );
 
     // No ALPN offered: HTTP/1.1.
-    let s = tls_connect(addr, ca.client(&[]), "localhost").await.unwrap();
+    let s = tls_connect(addr, ca.client(&[]), "localhost")
+        .await
+        .unwrap();
     assert_eq!(s.get_ref().1.alpn_protocol(), None);
     let mut h1 = http1(s).await;
     assert_eq!(get_h1(&mut h1, "/readyz").await.unwrap().0, 200);
@@ -94,7 +96,10 @@ async fn a_client_silent_in_the_handshake_is_closed_at_the_head_timeout() {
     let mut buf = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(10), silent.read_to_end(&mut buf)).await;
     assert!(closed.is_ok(), "closed by the head timeout");
-    assert!(started.elapsed() >= Duration::from_millis(700), "not before it");
+    assert!(
+        started.elapsed() >= Duration::from_millis(700),
+        "not before it"
+    );
     running.stop().await.unwrap();
 }
 
@@ -170,7 +175,9 @@ async fn sighup_swaps_the_pair_for_new_connections_and_keeps_open_ones() {
     // Still alive and serving after both signals.
     assert!(p.child.try_wait().unwrap().is_none());
     crate::common::process::sigterm(&p.child);
-    assert!(wait_exit(&mut p.child, Duration::from_secs(40)).await.success());
+    assert!(wait_exit(&mut p.child, Duration::from_secs(40))
+        .await
+        .success());
 }
 
 #[tokio::test]
@@ -183,8 +190,14 @@ async fn half_a_pair_or_a_bad_file_stops_start_up_naming_the_option() {
     std::fs::write(&garbage, "not pem at all").unwrap();
     let garbage = garbage.display().to_string();
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["--tls-cert", &cert], "invalid configuration: --tls-key: "),
-        (vec!["--tls-key", &key], "invalid configuration: --tls-cert: "),
+        (
+            vec!["--tls-cert", &cert],
+            "invalid configuration: --tls-key: ",
+        ),
+        (
+            vec!["--tls-key", &key],
+            "invalid configuration: --tls-cert: ",
+        ),
         (
             vec!["--tls-cert", "/nonexistent/c.pem", "--tls-key", &key],
             "invalid configuration: --tls-cert: cannot read /nonexistent/c.pem",
@@ -205,13 +218,20 @@ async fn half_a_pair_or_a_bad_file_stops_start_up_naming_the_option() {
         assert!(!st.success(), "{args:?}");
         let log = p.log();
         assert_eq!(log.lines().count(), 1, "{args:?}: {log}");
-        assert!(log.starts_with(&format!("hydrant: {expected}")), "{args:?}: {log}");
+        assert!(
+            log.starts_with(&format!("hydrant: {expected}")),
+            "{args:?}: {log}"
+        );
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_speaks_h2_over_https() {
-    if std::process::Command::new("curl").arg("--version").output().is_err() {
+    if std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
         eprintln!("curl not installed: skipped");
         return;
     }
@@ -237,7 +257,12 @@ async fn curl_speaks_h2_over_https() {
     if said.trim() == "1.1 200" {
         eprintln!("this curl has no HTTP/2: only HTTP/1.1 checked");
     } else {
-        assert_eq!(said.trim(), "2 200", "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            said.trim(),
+            "2 200",
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     running.stop().await.unwrap();
 }
