@@ -146,10 +146,7 @@ pub async fn serve_with(
 ) -> std::io::Result<()> {
     let mut builder = builder();
     builder.http1().header_read_timeout(options.head_timeout);
-    let reload = match &options.tls {
-        Some(tls) => Some(tls.reload_on_sighup()?),
-        None => None,
-    };
+    let reload = tls::reload_on_sighup(options.tls.clone())?;
     let shared = Arc::new(conn::Shared {
         app: app.clone(),
         builder,
@@ -167,9 +164,7 @@ pub async fn serve_with(
     }
     app.start_draining();
     drop(acceptor);
-    if let Some(reload) = reload {
-        reload.abort();
-    }
+    reload.abort();
     tracing::info!(
         drain_timeout_s = app.config.drain_timeout.as_secs_f64(),
         "draining"

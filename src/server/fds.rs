@@ -7,7 +7,7 @@
 //! upstream calls of descriptors.
 //!
 //! The rule: client connections get the limit minus
-//! [`FD_RESERVE`](crate::config::defaults::FD_RESERVE), or half the limit when that reserve
+//! [`FD_RESERVE`], or half the limit when that reserve
 //! would be more than half (tiny limits still serve some clients).
 
 use crate::config::defaults::FD_RESERVE;
@@ -20,10 +20,16 @@ pub fn fitting(nofile: u64) -> u64 {
 /// Raise the soft descriptor limit to the hard one and return the connection limit to use:
 /// `max_connections`, or less when it does not fit (logged once, at warn).
 pub fn fit_connections(max_connections: usize) -> usize {
-    let nofile = match rlimit::increase_nofile_limit(u64::MAX) {
+    // Raising may be refused (a seccomp filter such as systemd's `~@resources`): then fit
+    // the limit as it stands.
+    let raised = rlimit::increase_nofile_limit(u64::MAX).or_else(|e| {
+        tracing::warn!(error = %e, "cannot raise RLIMIT_NOFILE to its hard limit");
+        rlimit::getrlimit(rlimit::Resource::NOFILE).map(|(soft, _)| soft)
+    });
+    let nofile = match raised {
         Ok(n) => n,
         Err(e) => {
-            tracing::warn!(error = %e, "cannot read or raise RLIMIT_NOFILE; connection limit unchanged");
+            tracing::warn!(error = %e, "cannot read RLIMIT_NOFILE; connection limit unchanged");
             return max_connections;
         }
     };

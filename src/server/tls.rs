@@ -137,33 +137,38 @@ impl Tls {
         self.current.0.store(pair);
         Ok(())
     }
+}
 
-    /// Reload on every `SIGHUP` until the returned task is aborted. The handler is installed
-    /// before this returns, so a `SIGHUP` sent once hydrant is serving never kills it.
-    pub(crate) fn reload_on_sighup(
-        self: &Arc<Self>,
-    ) -> std::io::Result<tokio::task::JoinHandle<()>> {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut hup = signal(SignalKind::hangup())?;
-        let tls = self.clone();
-        Ok(tokio::spawn(async move {
-            while hup.recv().await.is_some() {
-                match tls.reload() {
-                    Ok(()) => tracing::info!(
-                        tls_cert = %tls.files.cert.display(),
-                        tls_key = %tls.files.key.display(),
-                        "SIGHUP: TLS certificate and key reloaded; new connections use them"
-                    ),
-                    Err(e) => tracing::warn!(
-                        tls_cert = %tls.files.cert.display(),
-                        tls_key = %tls.files.key.display(),
-                        error = %e,
-                        "SIGHUP: the TLS certificate and key did not load; still serving the previous pair"
-                    ),
-                }
+/// Reload `tls` on every `SIGHUP` until the returned task is aborted. The handler is installed
+/// before this returns, so a `SIGHUP` sent once hydrant is serving never kills it; without
+/// HTTPS there is nothing to reload and the signal is only logged (a `systemctl reload` must
+/// not stop a plain-HTTP hydrant, as the default action of SIGHUP would).
+pub(crate) fn reload_on_sighup(
+    tls: Option<Arc<Tls>>,
+) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = signal(SignalKind::hangup())?;
+    Ok(tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            let Some(tls) = &tls else {
+                tracing::info!("SIGHUP: nothing to reload (no --tls-cert)");
+                continue;
+            };
+            match tls.reload() {
+                Ok(()) => tracing::info!(
+                    tls_cert = %tls.files.cert.display(),
+                    tls_key = %tls.files.key.display(),
+                    "SIGHUP: TLS certificate and key reloaded; new connections use them"
+                ),
+                Err(e) => tracing::warn!(
+                    tls_cert = %tls.files.cert.display(),
+                    tls_key = %tls.files.key.display(),
+                    error = %e,
+                    "SIGHUP: the TLS certificate and key did not load; still serving the previous pair"
+                ),
             }
-        }))
-    }
+        }
+    }))
 }
 
 #[cfg(test)]

@@ -181,6 +181,26 @@ async fn sighup_swaps_the_pair_for_new_connections_and_keeps_open_ones() {
 }
 
 #[tokio::test]
+async fn sighup_without_tls_is_logged_and_harmless() {
+    let dir = scratch_dir("plain-hup");
+    let mut p = Proc::spawn(&dir, None, &[]);
+    crate::common::process::wait_healthy(&mut p.child, p.addr).await;
+    signal(&p.child, "-HUP");
+    assert!(
+        p.wait_log("nothing to reload", Duration::from_secs(10))
+            .await
+    );
+    assert_eq!(
+        crate::common::process::try_status(p.addr, "/healthz").await,
+        Some(200)
+    );
+    crate::common::process::sigterm(&p.child);
+    assert!(wait_exit(&mut p.child, Duration::from_secs(40))
+        .await
+        .success());
+}
+
+#[tokio::test]
 async fn half_a_pair_or_a_bad_file_stops_start_up_naming_the_option() {
     let dir = scratch_dir("tls-bad");
     let ca = Ca::new();
