@@ -302,3 +302,30 @@ async fn when_accept_runs_out_of_descriptors_it_backs_off_and_logs_once_each_way
         .await
         .success());
 }
+
+/// Threads of `pid` named like tokio's workers (`tokio-rt-worker`; older tokio:
+/// `tokio-runtime-worker`, cut to 15 bytes).
+fn tokio_threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| matches!(name.trim(), "tokio-rt-worker" | "tokio-runtime-w"))
+        .count()
+}
+
+#[tokio::test]
+async fn workers_sets_the_runtime_threads() {
+    let dir = scratch_dir("workers");
+    for n in [1usize, 3] {
+        let arg = n.to_string();
+        let mut p = Proc::spawn(&dir, None, &["--workers", &arg]);
+        wait_healthy(&mut p.child, p.addr).await;
+        assert_eq!(tokio_threads(p.child.id()), n, "--workers {n}");
+        let started = p.events("hydrant serving");
+        assert_eq!(started[0]["workers"], n as u64);
+        crate::common::process::sigterm(&p.child);
+        assert!(wait_exit(&mut p.child, Duration::from_secs(40))
+            .await
+            .success());
+    }
+}
