@@ -15,7 +15,7 @@
 //!
 //! | module | its one job |
 //! |---|---|
-//! | [`server`] | accept loop, hyper-util auto (HTTP/1.1 + h2c), access log, graceful shutdown |
+//! | [`server`] | accept loop within the connection limit, hyper-util auto (HTTP/1.1 + h2, plain or HTTPS), head deadline, access log, graceful shutdown |
 //! | [`routes`] | URL shapes: method + path → route; id validation; where errors become responses |
 //! | `cors` | CORS headers and preflights on `/files/...` for `--cors-origins` (never on `/v1/...`) |
 //! | `gateway` | streamed `/v1/...` pass-through with the resolved credentials |

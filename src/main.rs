@@ -48,24 +48,17 @@ struct SignArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("hydrant: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let result = match cli.command {
-        None => rt.block_on(serve(cli.serve)),
-        Some(Command::Serve(args)) => rt.block_on(serve(args)),
-        Some(Command::Demo(args)) => rt.block_on(hydrant::demo::run(args)),
+        None => serve(cli.serve),
+        Some(Command::Serve(args)) => serve(args),
+        Some(Command::Demo(args)) => {
+            runtime(None).and_then(|rt| rt.block_on(hydrant::demo::run(args)))
+        }
         Some(Command::Sign(args)) => sign(args),
-        Some(Command::Sim(args)) => rt
-            .block_on(hydrant::sim::run(args))
-            .map_err(|e| format!("simulator: {e}")),
+        Some(Command::Sim(args)) => runtime(None).and_then(|rt| {
+            rt.block_on(hydrant::sim::run(args))
+                .map_err(|e| format!("simulator: {e}"))
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -76,19 +69,46 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(args: ServeArgs) -> Result<(), String> {
+/// The tokio runtime: `workers` threads, or tokio's default (one per CPU).
+fn runtime(workers: Option<usize>) -> Result<tokio::runtime::Runtime, String> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = workers {
+        b.worker_threads(n);
+    }
+    b.enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+/// `hydrant serve`: the configuration is resolved first, since it says how many worker
+/// threads the runtime gets.
+fn serve(args: ServeArgs) -> Result<(), String> {
     let config = Config::resolve(args).map_err(|e| e.to_string())?;
+    runtime(Some(config.workers))?.block_on(serve_on_runtime(config))
+}
+
+async fn serve_on_runtime(config: Config) -> Result<(), String> {
     let _guard = hydrant::telemetry::init_tracing(config.log_format);
+    let mut options =
+        hydrant::server::ServeOptions::from_config(&config).map_err(|e| e.to_string())?;
+    options.max_connections = hydrant::server::fds::fit_connections(config.max_connections);
     let listen = config.listen;
     let upstream = config.upstream.authority.clone();
+    let workers = config.workers;
     let app = hydrant::app::App::new(config)
         .map_err(|e| format!("cannot build the upstream client: {e}"))?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
+    let listener = hydrant::server::bind(listen)
         .map_err(|e| format!("invalid configuration: --listen: cannot bind {listen}: {e}"))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(listen = %addr, upstream = %upstream, "hydrant serving");
-    hydrant::server::serve(app, listener, hydrant::server::shutdown_signal())
+    tracing::info!(
+        listen = %addr,
+        upstream = %upstream,
+        tls = options.tls.is_some(),
+        workers,
+        max_connections = options.max_connections,
+        "hydrant serving"
+    );
+    hydrant::server::serve_with(app, listener, options, hydrant::server::shutdown_signal())
         .await
         .map_err(|e| e.to_string())
 }

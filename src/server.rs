@@ -1,19 +1,33 @@
-//! The listener: accept loop, HTTP/1.1 + h2c via hyper-util's auto builder, limits, the
-//! per-request access log and metrics, and graceful shutdown.
+//! The listener: accept loop, HTTP/1.1 + h2 via hyper-util's auto builder (plain, or HTTPS
+//! with rustls), connection limits, the per-request access log and metrics, and graceful
+//! shutdown.
+//!
+//! | file | its one job |
+//! |---|---|
+//! | `server.rs` | [`answer`] (dispatch, count, log), the hyper [`builder`] settings, [`serve`], [`Running`] |
+//! | `server/accept.rs` | the `max_connections` permits taken before `accept`; back-off on EMFILE, logged once |
+//! | `server/conn.rs` | one connection's task: TLS handshake, hyper, head deadline |
+//! | `server/head.rs` | the head deadline: idle and slow connections closed after [`HEAD_TIMEOUT`] |
+//! | [`tls`] | the certificate pair, its atomic swap on `SIGHUP` |
+//! | [`fds`] | `RLIMIT_NOFILE` raised at start-up, the connection limit fitted to it |
 //!
 //! On shutdown hydrant stops accepting, marks itself draining (`/readyz` → 503), lets
 //! in-flight requests finish within `drain_timeout`, then returns.
 
-use std::convert::Infallible;
+mod accept;
+mod conn;
+pub mod fds;
+mod head;
+pub mod tls;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper::Request;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
@@ -22,6 +36,8 @@ use tokio::task::JoinHandle;
 
 use crate::app::App;
 use crate::body::Body;
+use crate::config::defaults::HEAD_TIMEOUT;
+use crate::config::{Config, ConfigError};
 use crate::routes;
 
 /// Answer one request: dispatch, then count and log it. The log line never includes the
@@ -59,7 +75,9 @@ pub fn builder() -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
     b.http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30))
+        // hyper's timer covers every head after the first on a keep-alive connection, idle or
+        // slow (`server/head.rs` says who covers what).
+        .header_read_timeout(HEAD_TIMEOUT)
         .keep_alive(true)
         // Heads between 16 KiB and this are read and refused with a JSON 431 by the router;
         // beyond it hyper refuses by itself.
@@ -68,50 +86,85 @@ pub fn builder() -> auto::Builder<TokioExecutor> {
         .timer(TokioTimer::new())
         .max_header_list_size(64 * 1024)
         .max_concurrent_streams(512)
+        // Rapid reset (CVE-2023-44487): a client that resets more than this many streams
+        // before they are served gets GOAWAY (h2's default, stated so it stays on).
+        .max_pending_accept_reset_streams(20)
+        // Resets hydrant itself sends for a client's protocol errors (the "MadeYouReset"
+        // variant): past this many, GOAWAY (h2's default).
+        .max_local_error_reset_streams(1024)
         .keep_alive_interval(Some(Duration::from_secs(30)));
+    // The CONTINUATION flood defence is h2's and always on: a header block may span at most
+    // about max_header_list_size / max_frame_size frames (here 5) before GOAWAY.
     b
 }
 
-/// Serve on `listener` until `shutdown` resolves, then drain.
+/// How a listener serves, beyond the request handling in [`App`].
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// Open client connections at most (see `server/accept.rs`).
+    pub max_connections: usize,
+    /// [`HEAD_TIMEOUT`]; tests shorten it (it is not an option users set).
+    pub head_timeout: Duration,
+    /// HTTPS only, when set.
+    pub tls: Option<Arc<tls::Tls>>,
+}
+
+impl ServeOptions {
+    /// The options `config` asks for; loads the TLS pair, whose errors name the option.
+    pub fn from_config(config: &Config) -> Result<ServeOptions, ConfigError> {
+        Ok(ServeOptions {
+            max_connections: config.max_connections,
+            head_timeout: HEAD_TIMEOUT,
+            tls: config.tls.as_ref().map(tls::Tls::load).transpose()?,
+        })
+    }
+}
+
+/// Bind `addr` for [`serve`] (a listen backlog of 1024, where std's is 128: connections past
+/// `max_connections` wait there).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    accept::bind(addr)
+}
+
+/// Serve on `listener` with the options `app.config` asks for until `shutdown` resolves,
+/// then drain.
 pub async fn serve(
     app: Arc<App>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let builder = builder();
+    let options = ServeOptions::from_config(&app.config).map_err(std::io::Error::other)?;
+    serve_with(app, listener, options, shutdown).await
+}
+
+/// Serve on `listener` with `options` until `shutdown` resolves, then drain.
+pub async fn serve_with(
+    app: Arc<App>,
+    listener: TcpListener,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let mut builder = builder();
+    builder.http1().header_read_timeout(options.head_timeout);
+    let reload = tls::reload_on_sighup(options.tls.clone())?;
+    let shared = Arc::new(conn::Shared {
+        app: app.clone(),
+        builder,
+        tls: options.tls,
+        head_timeout: options.head_timeout,
+    });
+    let mut acceptor = accept::Acceptor::new(listener, options.max_connections);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(x) => x,
-                    Err(e) => {
-                        // EMFILE and friends: back off briefly instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                        continue;
-                    }
-                };
-                let _ = stream.set_nodelay(true);
-                let app = app.clone();
-                let svc = service_fn(move |req| {
-                    let app = app.clone();
-                    async move { Ok::<_, Infallible>(answer(&app, req).await) }
-                });
-                let conn = builder.serve_connection(TokioIo::new(stream), svc).into_owned();
-                let conn = graceful.watch(conn);
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::debug!(peer = %peer, error = %e, "connection ended with error");
-                    }
-                });
-            }
+            accepted = acceptor.next() => conn::spawn(shared.clone(), graceful.watcher(), accepted),
             _ = &mut shutdown => break,
         }
     }
     app.start_draining();
-    drop(listener);
+    drop(acceptor);
+    reload.abort();
     tracing::info!(
         drain_timeout_s = app.config.drain_timeout.as_secs_f64(),
         "draining"
@@ -156,10 +209,20 @@ pub struct Running {
 impl Running {
     /// Start serving `app` on `listen` (port 0 picks a free port).
     pub async fn start(app: Arc<App>, listen: SocketAddr) -> std::io::Result<Running> {
-        let listener = TcpListener::bind(listen).await?;
+        let options = ServeOptions::from_config(&app.config).map_err(std::io::Error::other)?;
+        Self::start_with(app, listen, options).await
+    }
+
+    /// Like [`Running::start`], with `options` instead of those of `app.config`.
+    pub async fn start_with(
+        app: Arc<App>,
+        listen: SocketAddr,
+        options: ServeOptions,
+    ) -> std::io::Result<Running> {
+        let listener = bind(listen)?;
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
-        let join = tokio::spawn(serve(app, listener, async {
+        let join = tokio::spawn(serve_with(app, listener, options, async {
             let _ = rx.await;
         }));
         Ok(Running {

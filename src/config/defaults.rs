@@ -40,6 +40,24 @@ pub const REDIS_PREFIX: &str = "hydrant:";
 /// `--redis-timeout`: the most a request waits on Redis in all, past which it goes on without.
 pub const REDIS_TIMEOUT: Duration = Duration::from_millis(100);
 
+/// `--max-connections`: open client connections.
+pub const MAX_CONNECTIONS: usize = 10_000;
+/// How long a client connection may take to complete its next request head, counted from
+/// when it opened (TLS handshake included) or from when its last response was sent; past it
+/// the connection is closed without an answer. Not an option: 30 s is what slow mobile
+/// clients need and what bounds a slowloris; tests shorten it through `server::ServeOptions`.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// File descriptors kept free of client connections (upstream and Redis connections, the log
+/// file, the listener): start-up lowers the connection limit to fit `RLIMIT_NOFILE` minus this
+/// (minus half the limit when that is smaller).
+pub const FD_RESERVE: u64 = 256;
+
+/// `--workers`: the parallelism the process may use (CPU affinity and cgroup quota), or 1
+/// when the OS does not say.
+pub fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 /// A size in the parser's syntax, with the largest exact binary unit (`256MiB`).
 pub fn format_size(n: u64) -> String {
     for (unit, shift) in [("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)] {
@@ -81,6 +99,7 @@ pub fn table() -> Vec<(&'static str, String)> {
         ("native-roots", "false".to_string()),
         ("redis-prefix", REDIS_PREFIX.to_string()),
         ("redis-timeout", show(REDIS_TIMEOUT)),
+        ("max-connections", MAX_CONNECTIONS.to_string()),
     ]
 }
 

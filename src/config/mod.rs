@@ -112,6 +112,17 @@ pub struct ServeArgs {
     /// `/files/...` answers. None: no CORS headers.
     #[arg(long, env = "HYDRANT_CORS_ORIGINS")]
     pub cors_origins: Option<String>,
+    /// Tokio worker threads [default: the parallelism the process may use].
+    #[arg(long, env = "HYDRANT_WORKERS")]
+    pub workers: Option<String>,
+    #[arg(long, env = "HYDRANT_MAX_CONNECTIONS", help = defaults::help("Open client connections; past it new ones wait in the listen backlog.", "max-connections"))]
+    pub max_connections: Option<String>,
+    /// PEM certificate chain: with --tls-key, the listener serves HTTPS only (re-read on SIGHUP).
+    #[arg(long, env = "HYDRANT_TLS_CERT")]
+    pub tls_cert: Option<String>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "HYDRANT_TLS_KEY")]
+    pub tls_key: Option<String>,
 }
 
 /// How log lines are written.
@@ -172,6 +183,21 @@ pub struct Config {
     pub redis: Option<RedisConfig>,
     /// Origins whose scripts may read `/files/...` answers; None: no CORS headers.
     pub cors_origins: Option<CorsOrigins>,
+    /// Tokio worker threads (at least 1).
+    pub workers: usize,
+    /// Open client connections at most (at least 1; start-up may lower it to fit the
+    /// descriptor limit, see `server::fds`).
+    pub max_connections: usize,
+    /// HTTPS, when set: the files are read at start-up and on every `SIGHUP`.
+    pub tls: Option<TlsFiles>,
+}
+
+/// The certificate chain and private key files of `--tls-cert` / `--tls-key` (paths only: the
+/// key itself is read by `server::tls` and never kept in the configuration).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// The origins `--cors-origins` lets read `/files/...` answers.
@@ -288,6 +314,10 @@ const FILE_KEYS: &[&str] = &[
     "redis_prefix",
     "redis_timeout",
     "cors_origins",
+    "workers",
+    "max_connections",
+    "tls_cert",
+    "tls_key",
 ];
 
 /// Read a TOML file into flat string values; arrays become comma-separated lists.
@@ -594,6 +624,18 @@ impl Config {
             Some(s) => CorsOrigins::parse(&s)?,
             None => None,
         };
+        let workers = match pick(args.workers, "workers") {
+            Some(s) => positive("workers", &s)?,
+            None => defaults::workers(),
+        };
+        let max_connections = match pick(args.max_connections, "max_connections") {
+            Some(s) => positive("max-connections", &s)?,
+            None => defaults::MAX_CONNECTIONS,
+        };
+        let tls = tls_files(
+            pick(args.tls_cert, "tls_cert"),
+            pick(args.tls_key, "tls_key"),
+        )?;
         Ok(Config {
             listen,
             upstream,
@@ -620,7 +662,34 @@ impl Config {
             native_roots,
             redis,
             cors_origins,
+            workers,
+            max_connections,
+            tls,
         })
+    }
+}
+
+/// An integer option that must be at least 1.
+fn positive(option: &str, s: &str) -> Result<usize, ConfigError> {
+    s.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n >= 1)
+        .ok_or_else(|| err(option, format!("expected an integer >= 1, got {s:?}")))
+}
+
+/// Both files or neither: half a pair names the missing option. Whether the files load is
+/// checked when the listener is set up (`server::tls`), which names the failing one.
+fn tls_files(cert: Option<String>, key: Option<String>) -> Result<Option<TlsFiles>, ConfigError> {
+    let given = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    match (given(cert), given(key)) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles {
+            cert: cert.into(),
+            key: key.into(),
+        })),
+        (Some(_), None) => Err(err("tls-key", "required with --tls-cert (both or neither)")),
+        (None, Some(_)) => Err(err("tls-cert", "required with --tls-key (both or neither)")),
     }
 }
 
@@ -804,6 +873,63 @@ mod tests {
             let e = Config::resolve(args).unwrap_err().to_string();
             assert!(e.contains(opt), "{e} should name {opt}");
             assert!(!e.contains('\n'));
+        }
+    }
+
+    #[test]
+    fn serving_options_are_validated() {
+        let c = Config::resolve(ServeArgs::default()).unwrap();
+        assert_eq!(c.max_connections, 10_000);
+        assert_eq!(c.workers, defaults::workers());
+        assert!(c.workers >= 1);
+        assert!(c.tls.is_none());
+        let c = Config::resolve(ServeArgs {
+            workers: Some("3".into()),
+            max_connections: Some("2".into()),
+            tls_cert: Some("/c.pem".into()),
+            tls_key: Some("/k.pem".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!((c.workers, c.max_connections), (3, 2));
+        assert_eq!(c.tls.unwrap().key, PathBuf::from("/k.pem"));
+        let bad = |args: ServeArgs| Config::resolve(args).unwrap_err().to_string();
+        for (args, opt) in [
+            (
+                ServeArgs {
+                    workers: Some("0".into()),
+                    ..Default::default()
+                },
+                "--workers: ",
+            ),
+            (
+                ServeArgs {
+                    max_connections: Some("many".into()),
+                    ..Default::default()
+                },
+                "--max-connections: ",
+            ),
+            (
+                ServeArgs {
+                    tls_cert: Some("/c.pem".into()),
+                    ..Default::default()
+                },
+                "--tls-key: required",
+            ),
+            (
+                ServeArgs {
+                    tls_key: Some("/k.pem".into()),
+                    ..Default::default()
+                },
+                "--tls-cert: required",
+            ),
+        ] {
+            let e = bad(args);
+            assert!(
+                e.starts_with(&format!("invalid configuration: {opt}")),
+                "{e}"
+            );
+            assert_eq!(e.lines().count(), 1);
         }
     }
 

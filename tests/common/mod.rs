@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod process;
 pub mod redis;
 pub mod requests;
+pub mod serving;
 pub mod timing;
 pub mod webhook_receiver;
 

@@ -37,5 +37,8 @@ mod lifecycle;
 mod redirect;
 mod redirect_safety;
 mod redis_harness;
+mod serving_h2;
+mod serving_limits;
+mod serving_tls;
 mod smoke;
 mod webhooks;
