@@ -15,6 +15,7 @@ use crate::auth::UpstreamAuth;
 use crate::body::{self, Body};
 use crate::clock;
 use crate::error::Error;
+use crate::framing::{self, Framing};
 use crate::gateway;
 use crate::header_arena;
 use crate::headers::X_REQUEST_ID;
@@ -97,10 +98,25 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<body::BoxError>,
 {
-    if let Some(handled) = handle_hit(app, &req) {
-        return handled;
+    // Before any route, the hit path included: an ambiguous request is answered by no one.
+    let framing = match framing::inspect(req.method(), req.uri(), req.headers()) {
+        Ok(f) => f,
+        Err(e) => {
+            let class = classify(req.method(), req.uri().path()).class();
+            return error_handled(e.into(), class);
+        }
+    };
+    let mut handled = match handle_hit(app, &req) {
+        Some(handled) => handled,
+        None => Box::pin(handle_async(app, req.map(body::boxed), framing)).await,
+    };
+    if framing.must_close() {
+        handled.response.headers_mut().insert(
+            header::CONNECTION,
+            HeaderValue::from_static("close"),
+        );
     }
-    Box::pin(handle_async(app, req.map(body::boxed))).await
+    handled
 }
 
 /// The synchronous hit path of [`handle`]: `None` when the request needs more.
@@ -150,13 +166,13 @@ fn error_handled(e: Error, class: RouteClass) -> Handled {
 }
 
 /// Every request the hit path did not answer.
-async fn handle_async(app: &Arc<App>, req: Request<Body>) -> Handled {
+async fn handle_async(app: &Arc<App>, req: Request<Body>, framing: Framing) -> Handled {
     let route = classify(req.method(), req.uri().path());
     let class = route.class();
     let result = if head_size(&req) > MAX_HEAD_BYTES {
         Err(Error::HeadersTooLarge)
     } else {
-        dispatch(app, route, req).await
+        dispatch(app, route, req, framing).await
     };
     match result {
         Ok(h) => h,
@@ -164,7 +180,12 @@ async fn handle_async(app: &Arc<App>, req: Request<Body>) -> Handled {
     }
 }
 
-async fn dispatch(app: &Arc<App>, route: Route, req: Request<Body>) -> Result<Handled, Error> {
+async fn dispatch(
+    app: &Arc<App>,
+    route: Route,
+    req: Request<Body>,
+    framing: Framing,
+) -> Result<Handled, Error> {
     let class = route.class();
     let own = move |mut response: Response<Body>| {
         response
@@ -246,12 +267,12 @@ async fn dispatch(app: &Arc<App>, route: Route, req: Request<Body>) -> Result<Ha
                     cache: Some(CacheStatus::Hit),
                     upstream: None,
                 }),
-                _ => Box::pin(pass_through(app, req, &auth, class)).await,
+                _ => Box::pin(pass_through(app, req, framing, &auth, class)).await,
             }
         }
         Route::FileMutation(id) => {
             let auth = app.auth.for_request(req.headers())?;
-            let handled = Box::pin(pass_through(app, req, &auth, class)).await?;
+            let handled = Box::pin(pass_through(app, req, framing, &auth, class)).await?;
             if handled.response.status().is_success() {
                 // Before the response leaves: the next read sees the new state.
                 app.hydrator.invalidate(id).await;
@@ -260,7 +281,7 @@ async fn dispatch(app: &Arc<App>, route: Route, req: Request<Body>) -> Result<Ha
         }
         Route::FileListing => {
             let auth = app.auth.for_request(req.headers())?;
-            let mut handled = Box::pin(pass_through(app, req, &auth, class)).await?;
+            let mut handled = Box::pin(pass_through(app, req, framing, &auth, class)).await?;
             handled.response = Box::pin(prime::prime_response(
                 &app.hydrator,
                 auth.tenant,
@@ -272,7 +293,7 @@ async fn dispatch(app: &Arc<App>, route: Route, req: Request<Body>) -> Result<Ha
         }
         Route::GetFile(_) | Route::PassThrough => {
             let auth = app.auth.for_request(req.headers())?;
-            Box::pin(pass_through(app, req, &auth, class)).await
+            Box::pin(pass_through(app, req, framing, &auth, class)).await
         }
         Route::AdminPurge(id) => {
             app.auth.check_admin(req.headers())?;
@@ -305,6 +326,7 @@ async fn dispatch(app: &Arc<App>, route: Route, req: Request<Body>) -> Result<Ha
 async fn pass_through(
     app: &Arc<App>,
     req: Request<Body>,
+    framing: Framing,
     auth: &UpstreamAuth,
     class: RouteClass,
 ) -> Result<Handled, Error> {
@@ -316,6 +338,7 @@ async fn pass_through(
         &app.metrics,
         parts,
         body,
+        framing,
         auth,
         class,
     ))

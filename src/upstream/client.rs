@@ -36,6 +36,10 @@ pub enum UpstreamError {
     /// The request's path and query cannot be joined to the upstream base.
     #[error("request path cannot be sent upstream")]
     InvalidPath,
+    /// The client's request body broke off or was malformed while it streamed upstream (the
+    /// client's fault, not the upstream's: a `400`).
+    #[error("request body failed while forwarding")]
+    RequestBody(#[source] BoxError),
 }
 
 /// A buffered upstream response.
@@ -105,6 +109,11 @@ where
     }
 }
 
+/// Largest response head hydrant reads from an upstream (hyper's default is about 400 KiB): a
+/// longer one is a protocol error, so a `502`. The same bound hydrant puts on its clients'
+/// heads; a StorageFile answer's head is well under 2 KiB.
+const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+
 /// A client for outbound calls to arbitrary http(s) URLs (webhook relay), sharing the TLS set-up.
 pub fn build_client(
     connect_timeout: Duration,
@@ -130,6 +139,8 @@ pub fn build_client(
         .enable_http2()
         .wrap_connector(http);
     Ok(Client::builder(TokioExecutor::new())
+        .http1_max_buf_size(MAX_RESPONSE_HEAD)
+        .http2_max_header_list_size(MAX_RESPONSE_HEAD as u32)
         .timer(TokioTimer::new())
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(Duration::from_secs(60))
