@@ -262,6 +262,11 @@ impl Error {
                     "upstream_invalid",
                     "Upstream sent an invalid response: response too large.",
                 ),
+                UpstreamError::HeadTooLarge => fixed(
+                    S::BAD_GATEWAY,
+                    "upstream_invalid",
+                    "Upstream sent an invalid response: response head too large.",
+                ),
                 UpstreamError::InvalidPath => {
                     fixed(S::BAD_REQUEST, "invalid_request", "Invalid request path.")
                 }
