@@ -312,10 +312,8 @@ impl Error {
     /// was ambiguous or its body broke off, so what follows on the connection cannot be
     /// trusted to start a new request.
     fn must_close(&self) -> bool {
-        matches!(
-            self,
-            Error::Framing(_) | Error::BodyInterrupted(_)
-        ) || matches!(self, Error::Upstream(e) if matches!(**e, UpstreamError::RequestBody(_)))
+        matches!(self, Error::Framing(_) | Error::BodyInterrupted(_))
+            || matches!(self, Error::Upstream(e) if matches!(**e, UpstreamError::RequestBody(_)))
     }
 
     /// `Retry-After` seconds and `x-hydrant-reason`, where they apply.

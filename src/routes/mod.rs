@@ -111,10 +111,10 @@ where
         None => Box::pin(handle_async(app, req.map(body::boxed), framing)).await,
     };
     if framing.must_close() {
-        handled.response.headers_mut().insert(
-            header::CONNECTION,
-            HeaderValue::from_static("close"),
-        );
+        handled
+            .response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     handled
 }

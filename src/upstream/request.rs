@@ -51,7 +51,10 @@ pub(crate) fn forwarded(
         }
         // Also for a GET: hyper would otherwise send a GET of unknown length with no body.
         Framing::Chunked { .. } => {
-            headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+            headers.insert(
+                header::TRANSFER_ENCODING,
+                HeaderValue::from_static("chunked"),
+            );
         }
     }
     headers.insert(header::HOST, client.host());

@@ -154,8 +154,11 @@ impl RawResp {
 
     /// Whether it carries `connection: close`.
     pub fn closes(&self) -> bool {
-        values(&self.fields, "connection")
-            .any(|v| String::from_utf8_lossy(v).to_ascii_lowercase().contains("close"))
+        values(&self.fields, "connection").any(|v| {
+            String::from_utf8_lossy(v)
+                .to_ascii_lowercase()
+                .contains("close")
+        })
     }
 }
 
@@ -322,7 +325,10 @@ impl Captured {
     pub fn assert_unambiguous(&self) {
         let cl = self.count("content-length");
         let te = self.count("transfer-encoding");
-        assert!(cl <= 1 && te <= 1 && cl + te <= 1, "framing fields: {self:?}");
+        assert!(
+            cl <= 1 && te <= 1 && cl + te <= 1,
+            "framing fields: {self:?}"
+        );
         if te == 1 {
             assert!(
                 self.header("transfer-encoding")

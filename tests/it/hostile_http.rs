@@ -46,9 +46,8 @@ async fn stack() -> (CaptureUpstream, Stack) {
 
 /// `{request line}` with `Host`, a bearer, `fields` (each ending in CRLF), then `body`.
 fn req(line: &str, fields: &str, body: &[u8]) -> Vec<u8> {
-    let mut out =
-        format!("{line} HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer k1\r\n{fields}\r\n")
-            .into_bytes();
+    let mut out = format!("{line} HTTP/1.1\r\nHost: h\r\nAuthorization: Bearer k1\r\n{fields}\r\n")
+        .into_bytes();
     out.extend_from_slice(body);
     out
 }
@@ -144,7 +143,11 @@ async fn equal_content_lengths_pass_as_one_and_differing_ones_are_400() {
             assert_refused(&s, &req(line, fields, b"hello!"), 400).await;
         }
     }
-    assert_eq!(up.requests().len(), 1, "no refused request reached the upstream");
+    assert_eq!(
+        up.requests().len(),
+        1,
+        "no refused request reached the upstream"
+    );
     assert_clean(&up);
     assert_alive(&s).await;
     s.stop().await;
@@ -283,7 +286,10 @@ async fn absolute_form_and_host_never_choose_where_a_request_goes() {
     );
     let passed = up.matching("/v1/things");
     assert_eq!(passed.len(), 2);
-    assert_eq!(passed[0].target, "/v1/things?q=1", "routed on the path only");
+    assert_eq!(
+        passed[0].target, "/v1/things?q=1",
+        "routed on the path only"
+    );
     for p in up.requests() {
         assert_eq!(p.count("host"), 1, "{p:?}");
         assert_eq!(p.header("host").as_deref(), Some(upstream_host.as_str()));
@@ -328,7 +334,11 @@ async fn expect_100_continue_gets_100_then_the_answer_and_the_body_once() {
     c.send(b"hello").await;
     let r = c.response().await.unwrap();
     assert_eq!(r.status, 200);
-    assert!(r.informational.is_empty(), "one 100 only: {:?}", r.informational);
+    assert!(
+        r.informational.is_empty(),
+        "one 100 only: {:?}",
+        r.informational
+    );
     // The same connection serves the next request.
     c.send(&req("GET /v1/after", "", b"")).await;
     assert_eq!(c.response().await.unwrap().status, 200);
@@ -386,7 +396,11 @@ async fn bytes_past_the_declared_body_are_a_new_request_of_hydrant_never_the_ups
     let smuggled = b"GET /v1/smuggled HTTP/1.1\r\nHost: h\r\n\r\n";
     for (line, fields, body) in [
         (PASS, "Content-Length: 5\r\n", &b"hello"[..]),
-        (PASS, "Transfer-Encoding: chunked\r\n", b"5\r\nhello\r\n0\r\n\r\n"),
+        (
+            PASS,
+            "Transfer-Encoding: chunked\r\n",
+            b"5\r\nhello\r\n0\r\n\r\n",
+        ),
         (HYDRATE, "Content-Length: 5\r\n", b"hello"),
     ] {
         let mut c = RawConn::open(s.hydrant.addr).await;

@@ -91,7 +91,13 @@ async fn poisoned_urls_never_become_a_location_or_a_json_url() {
             assert!(v["renditions"][r].get("url").is_none(), "{round} {r}: {v}");
         }
         let text = String::from_utf8_lossy(&view.body);
-        for poison in ["cdn.example", "base64", "javascript", "no-host", "Set-Cookie"] {
+        for poison in [
+            "cdn.example",
+            "base64",
+            "javascript",
+            "no-host",
+            "Set-Cookie",
+        ] {
             assert!(!text.contains(poison), "{round}: {text}");
         }
     }
