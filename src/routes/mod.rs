@@ -25,6 +25,7 @@ use crate::hydration::store::Key;
 use crate::redirect;
 use crate::respond;
 use crate::telemetry::{CacheStatus, RouteClass};
+use crate::upstream::UpstreamError;
 use crate::webhooks;
 
 mod shape;
@@ -282,13 +283,21 @@ async fn dispatch(
         Route::FileListing => {
             let auth = app.auth.for_request(req.headers())?;
             let mut handled = Box::pin(pass_through(app, req, framing, &auth, class)).await?;
-            handled.response = Box::pin(prime::prime_response(
-                &app.hydrator,
-                auth.tenant,
-                handled.response,
-            ))
+            // The head came within `upstream_timeout`; a body buffered for priming gets that
+            // long again, so an upstream that sends a head and then stalls is a 504, not a
+            // request that never ends.
+            let primed = tokio::time::timeout(
+                app.config.upstream_timeout,
+                Box::pin(prime::prime_response(
+                    &app.hydrator,
+                    auth.tenant,
+                    handled.response,
+                )),
+            )
             .await
-            .map_err(|e| Error::from(crate::upstream::UpstreamError::Connect(Box::new(e))))?;
+            .map_err(|_| Error::from(UpstreamError::Timeout))?;
+            handled.response =
+                primed.map_err(|e| Error::from(UpstreamError::Connect(Box::new(e))))?;
             Ok(handled)
         }
         Route::GetFile(_) | Route::PassThrough => {

@@ -355,6 +355,8 @@ pub enum Then {
     Close,
     /// Keep the connection open, sending nothing more (up to 60 s).
     Hold,
+    /// Send one more byte every 100 ms (for up to 60 s).
+    Trickle,
 }
 
 type Responder = dyn Fn(&Captured) -> (Vec<u8>, Then) + Send + Sync;
@@ -498,6 +500,15 @@ async fn serve_conn(
                 }
                 Then::Hold => {
                     tokio::time::sleep(Duration::from_secs(60)).await;
+                    return;
+                }
+                Then::Trickle => {
+                    for _ in 0..600 {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        if tcp.write_all(b" ").await.is_err() {
+                            return;
+                        }
+                    }
                     return;
                 }
             }

@@ -3,7 +3,8 @@
 //! that never ends is a `504` once `upstream_timeout` has passed (a hydrate's body is read
 //! within the same bound as its head); a response head over 64 KiB (or with too many
 //! fields), a malformed chunked body and a truncated body are a `502`; none of them is
-//! cached, so the next request asks the upstream again. On the pass-through, whose head has
+//! cached, so the next request asks the upstream again. A priming route's buffered body
+//! gets `upstream_timeout` again after its head. On the pass-through, whose head has
 //! already gone out, a body broken mid-stream ends the client's response abnormally.
 //! (Location poisoning is in `redirect_safety`.)
 
@@ -88,6 +89,38 @@ async fn a_body_that_never_ends_is_504_within_the_upstream_timeout_and_not_cache
         assert_eq!(up.matching("/v1/files/").len(), 4, "nothing cached");
         s.stop().await;
     }
+}
+
+#[tokio::test]
+async fn a_body_that_trickles_is_504_within_the_upstream_timeout() {
+    // A byte every 100 ms keeps the connection busy but never finishes: the timeout covers
+    // the hydrate's whole exchange, not the gap between bytes.
+    let answer =
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{";
+    let (up, s) = stack(answer.to_vec(), Then::Trickle).await;
+    let t = Instant::now();
+    for (route, r) in each_route(&s).await {
+        assert_error(&r, 504, "upstream_timeout");
+        assert!(r.header("location").is_none(), "{route}");
+    }
+    assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
+    assert_eq!(up.matching("/v1/files/").len(), 3, "nothing cached");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_priming_body_that_never_ends_is_504() {
+    // `GET /v1/files` buffers a small JSON answer to prime the cache; a head and then
+    // silence is a 504 once `upstream_timeout` has passed again, not a request that hangs.
+    let answer =
+        b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 500\r\n\r\n{\"files\":[";
+    let (_up, s) = stack(answer.to_vec(), Then::Hold).await;
+    let t = Instant::now();
+    let r = s.client.get(&s.url("/v1/files"), Some("k1")).await;
+    assert_error(&r, 504, "upstream_timeout");
+    assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
+    assert_eq!(s.client.get(&s.url("/healthz"), None).await.status, 200);
+    s.stop().await;
 }
 
 #[tokio::test]
