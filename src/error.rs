@@ -15,6 +15,7 @@ use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
 use crate::body::{self, Body, CollectError};
+use crate::framing::FramingError;
 use crate::headers::{X_HYDRANT_REASON, X_REQUEST_ID};
 use crate::hydration::hydrator::LoadError;
 use crate::hydration::policy::retry_after_secs;
@@ -38,6 +39,9 @@ pub enum Error {
     BadRequest(&'static str),
     /// The request body broke off before its end.
     BodyInterrupted(CollectError),
+    /// Ambiguous framing (`Transfer-Encoding` other than one `chunked`, bad `Content-Length`)
+    /// or a target hydrant does not serve (`CONNECT`, authority-form); answered with a close.
+    Framing(FramingError),
     /// A signed link is missing, malformed, wrong or expired.
     Signature(SignError),
     /// The admin bearer is wrong.
@@ -79,6 +83,12 @@ pub enum Error {
 impl From<UpstreamError> for Error {
     fn from(e: UpstreamError) -> Error {
         Error::Upstream(Arc::new(e))
+    }
+}
+
+impl From<FramingError> for Error {
+    fn from(e: FramingError) -> Error {
+        Error::Framing(e)
     }
 }
 
@@ -164,6 +174,19 @@ impl Error {
                 "invalid_request",
                 "Request body interrupted.",
             ),
+            Error::Framing(e) => fixed(
+                S::BAD_REQUEST,
+                "invalid_request",
+                match e {
+                    FramingError::TransferCoding => {
+                        "Unsupported Transfer-Encoding: only a single chunked coding is accepted."
+                    }
+                    FramingError::ContentLength => "Invalid Content-Length.",
+                    FramingError::Target => {
+                        "Unsupported request target: hydrant is not a forward proxy (no CONNECT or authority-form)."
+                    }
+                },
+            ),
             Error::Signature(e) => fixed(
                 S::FORBIDDEN,
                 "forbidden",
@@ -239,9 +262,19 @@ impl Error {
                     "upstream_invalid",
                     "Upstream sent an invalid response: response too large.",
                 ),
+                UpstreamError::HeadTooLarge => fixed(
+                    S::BAD_GATEWAY,
+                    "upstream_invalid",
+                    "Upstream sent an invalid response: response head too large.",
+                ),
                 UpstreamError::InvalidPath => {
                     fixed(S::BAD_REQUEST, "invalid_request", "Invalid request path.")
                 }
+                UpstreamError::RequestBody(_) => fixed(
+                    S::BAD_REQUEST,
+                    "invalid_request",
+                    "Request body malformed or interrupted.",
+                ),
             },
             Error::UpstreamRefused(status) => fixed(
                 S::BAD_GATEWAY,
@@ -273,6 +306,14 @@ impl Error {
     #[cfg(test)]
     fn code(&self) -> &'static str {
         self.describe().1
+    }
+
+    /// Whether the connection must not be reused after this answer: the request's framing
+    /// was ambiguous or its body broke off, so what follows on the connection cannot be
+    /// trusted to start a new request.
+    fn must_close(&self) -> bool {
+        matches!(self, Error::Framing(_) | Error::BodyInterrupted(_))
+            || matches!(self, Error::Upstream(e) if matches!(**e, UpstreamError::RequestBody(_)))
     }
 
     /// `Retry-After` seconds and `x-hydrant-reason`, where they apply.
@@ -309,6 +350,10 @@ impl Error {
         }
         if let Error::MethodNotAllowed(allow) = self {
             h.insert(header::ALLOW, HeaderValue::from_static(allow));
+        }
+        if self.must_close() {
+            // On HTTP/1.1 hyper then closes after this response; on HTTP/2 it drops the field.
+            h.insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         resp
     }
@@ -362,6 +407,10 @@ mod tests {
         assert_eq!(Error::InvalidId.status(), 400);
         assert_eq!(Error::InvalidId.code(), "invalid_id");
         assert_eq!(Error::HeadersTooLarge.status(), 431);
+        assert_eq!(Error::from(FramingError::TransferCoding).status(), 400);
+        assert_eq!(Error::from(FramingError::Target).code(), "invalid_request");
+        let cause: crate::body::BoxError = "invalid chunk size".into();
+        assert_eq!(Error::from(UpstreamError::RequestBody(cause)).status(), 400);
         assert_eq!(Error::from(SignError::Expired).status(), 403);
         assert_eq!(Error::from(VerifyError::BadSignature).status(), 401);
         assert_eq!(

@@ -33,6 +33,7 @@
 //! | [`telemetry`] | Prometheus metrics, label vocabulary, tracing set-up |
 //! | `cluster` | cluster mode on Redis: the shared tier (entries, leases, fences), the cluster-wide quota, webhook dedupe, probe, heartbeat and pub/sub |
 //! | [`clock`] | the one clock seam (tokio `Instant` + Unix seconds) |
+//! | `framing` | HTTP/1.1 request framing and target checks hyper leaves to hydrant (RFC 9112 §6) |
 //! | `headers` | header names hydrant sets, hop-by-hop removal (a leaf) |
 //! | `header_arena` | allocation-free per-response header values |
 //! | [`body`] | the one boxed body type, bounded body collection |
@@ -54,6 +55,7 @@ pub(crate) mod cors;
 pub mod demo;
 pub(crate) mod error;
 pub mod file_id;
+pub(crate) mod framing;
 pub(crate) mod gateway;
 pub(crate) mod header_arena;
 pub(crate) mod headers;

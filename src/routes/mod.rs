@@ -16,6 +16,7 @@ use crate::body::{self, Body};
 use crate::clock;
 use crate::cors;
 use crate::error::Error;
+use crate::framing::{self, Framing};
 use crate::gateway;
 use crate::header_arena;
 use crate::headers::X_REQUEST_ID;
@@ -25,6 +26,7 @@ use crate::hydration::store::Key;
 use crate::redirect;
 use crate::respond;
 use crate::telemetry::{CacheStatus, RouteClass};
+use crate::upstream::UpstreamError;
 use crate::webhooks;
 
 mod shape;
@@ -98,6 +100,14 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<body::BoxError>,
 {
+    // Before any route, the hit path included: an ambiguous request is answered by no one.
+    let framing = match framing::inspect(req.method(), req.uri(), req.headers()) {
+        Ok(f) => f,
+        Err(e) => {
+            let class = classify(req.method(), req.uri().path()).class();
+            return error_handled(e.into(), class);
+        }
+    };
     // CORS decorates every answer on the frontend routes, errors included (a player must
     // be able to read a `503`'s `Retry-After`).
     let cors = match &app.cors {
@@ -108,10 +118,16 @@ where
     };
     let mut handled = match handle_hit(app, &req) {
         Some(handled) => handled,
-        None => Box::pin(handle_async(app, req.map(body::boxed))).await,
+        None => Box::pin(handle_async(app, req.map(body::boxed), framing)).await,
     };
     if let Some((cors, origin)) = cors {
         cors.decorate(origin.as_ref(), handled.response.headers_mut());
+    }
+    if framing.must_close() {
+        handled
+            .response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     handled
 }
@@ -163,13 +179,13 @@ fn error_handled(e: Error, class: RouteClass) -> Handled {
 }
 
 /// Every request the hit path did not answer.
-async fn handle_async(app: &Arc<App>, req: Request<Body>) -> Handled {
+async fn handle_async(app: &Arc<App>, req: Request<Body>, framing: Framing) -> Handled {
     let route = classify(req.method(), req.uri().path());
     let class = route.class();
     let result = if head_size(&req) > MAX_HEAD_BYTES {
         Err(Error::HeadersTooLarge)
     } else {
-        dispatch(app, route, req).await
+        dispatch(app, route, req, framing).await
     };
     match result {
         Ok(h) => h,
@@ -177,7 +193,12 @@ async fn handle_async(app: &Arc<App>, req: Request<Body>) -> Handled {
     }
 }
 
-async fn dispatch(app: &Arc<App>, route: Route, req: Request<Body>) -> Result<Handled, Error> {
+async fn dispatch(
+    app: &Arc<App>,
+    route: Route,
+    req: Request<Body>,
+    framing: Framing,
+) -> Result<Handled, Error> {
     let class = route.class();
     let own = move |mut response: Response<Body>| {
         response
@@ -263,12 +284,12 @@ async fn dispatch(app: &Arc<App>, route: Route, req: Request<Body>) -> Result<Ha
                     cache: Some(CacheStatus::Hit),
                     upstream: None,
                 }),
-                _ => Box::pin(pass_through(app, req, &auth, class)).await,
+                _ => Box::pin(pass_through(app, req, framing, &auth, class)).await,
             }
         }
         Route::FileMutation(id) => {
             let auth = app.auth.for_request(req.headers())?;
-            let handled = Box::pin(pass_through(app, req, &auth, class)).await?;
+            let handled = Box::pin(pass_through(app, req, framing, &auth, class)).await?;
             if handled.response.status().is_success() {
                 // Before the response leaves: the next read sees the new state.
                 app.hydrator.invalidate(id).await;
@@ -277,19 +298,27 @@ async fn dispatch(app: &Arc<App>, route: Route, req: Request<Body>) -> Result<Ha
         }
         Route::FileListing => {
             let auth = app.auth.for_request(req.headers())?;
-            let mut handled = Box::pin(pass_through(app, req, &auth, class)).await?;
-            handled.response = Box::pin(prime::prime_response(
-                &app.hydrator,
-                auth.tenant,
-                handled.response,
-            ))
+            let mut handled = Box::pin(pass_through(app, req, framing, &auth, class)).await?;
+            // The head came within `upstream_timeout`; a body buffered for priming gets that
+            // long again, so an upstream that sends a head and then stalls is a 504, not a
+            // request that never ends.
+            let primed = tokio::time::timeout(
+                app.config.upstream_timeout,
+                Box::pin(prime::prime_response(
+                    &app.hydrator,
+                    auth.tenant,
+                    handled.response,
+                )),
+            )
             .await
-            .map_err(|e| Error::from(crate::upstream::UpstreamError::Connect(Box::new(e))))?;
+            .map_err(|_| Error::from(UpstreamError::Timeout))?;
+            handled.response =
+                primed.map_err(|e| Error::from(UpstreamError::Connect(Box::new(e))))?;
             Ok(handled)
         }
         Route::GetFile(_) | Route::PassThrough => {
             let auth = app.auth.for_request(req.headers())?;
-            Box::pin(pass_through(app, req, &auth, class)).await
+            Box::pin(pass_through(app, req, framing, &auth, class)).await
         }
         Route::AdminPurge(id) => {
             app.auth.check_admin(req.headers())?;
@@ -322,6 +351,7 @@ async fn dispatch(app: &Arc<App>, route: Route, req: Request<Body>) -> Result<Ha
 async fn pass_through(
     app: &Arc<App>,
     req: Request<Body>,
+    framing: Framing,
     auth: &UpstreamAuth,
     class: RouteClass,
 ) -> Result<Handled, Error> {
@@ -333,6 +363,7 @@ async fn pass_through(
         &app.metrics,
         parts,
         body,
+        framing,
         auth,
         class,
     ))

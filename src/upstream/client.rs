@@ -33,9 +33,16 @@ pub enum UpstreamError {
     /// A buffered body exceeded its limit.
     #[error("upstream body too large")]
     TooLarge,
+    /// The response head exceeded `MAX_RESPONSE_HEAD` (64 KiB).
+    #[error("upstream response head too large")]
+    HeadTooLarge,
     /// The request's path and query cannot be joined to the upstream base.
     #[error("request path cannot be sent upstream")]
     InvalidPath,
+    /// The client's request body broke off or was malformed while it streamed upstream (the
+    /// client's fault, not the upstream's: a `400`).
+    #[error("request body failed while forwarding")]
+    RequestBody(#[source] BoxError),
 }
 
 /// A buffered upstream response.
@@ -105,6 +112,28 @@ where
     }
 }
 
+/// Largest response head hydrant accepts from an upstream: a longer one is refused (`502`),
+/// the same bound hydrant puts on its clients' heads; a StorageFile answer's head is well
+/// under 2 KiB. On HTTP/2 it is advertised and enforced by h2. On HTTP/1.1 hyper bounds only
+/// its read buffer (about 400 KiB, and only while a head is incomplete; hyper-util's client
+/// exposes no head limit), so the parsed head is measured here ([`head_size`]).
+const MAX_RESPONSE_HEAD: usize = 64 * 1024;
+
+/// The size of a response head as sent on HTTP/1.1 (status line + `name: value\r\n` lines).
+fn head_size(headers: &http::HeaderMap) -> usize {
+    headers
+        .iter()
+        .fold(16, |n, (k, v)| n + k.as_str().len() + v.len() + 4)
+}
+
+/// Refuse a response whose head is over [`MAX_RESPONSE_HEAD`].
+fn check_head<B>(resp: Response<B>) -> Result<Response<B>, UpstreamError> {
+    if head_size(resp.headers()) > MAX_RESPONSE_HEAD {
+        return Err(UpstreamError::HeadTooLarge);
+    }
+    Ok(resp)
+}
+
 /// A client for outbound calls to arbitrary http(s) URLs (webhook relay), sharing the TLS set-up.
 pub fn build_client(
     connect_timeout: Duration,
@@ -130,6 +159,7 @@ pub fn build_client(
         .enable_http2()
         .wrap_connector(http);
     Ok(Client::builder(TokioExecutor::new())
+        .http2_max_header_list_size(MAX_RESPONSE_HEAD as u32)
         .timer(TokioTimer::new())
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(Duration::from_secs(60))
@@ -190,7 +220,7 @@ impl UpstreamClient {
         match tokio::time::timeout(self.timeout, self.http.request(req)).await {
             Err(_) => Err(UpstreamError::Timeout),
             Ok(Err(e)) => Err(UpstreamError::Connect(e.into())),
-            Ok(Ok(resp)) => Ok((resp, start.elapsed())),
+            Ok(Ok(resp)) => Ok((check_head(resp)?, start.elapsed())),
         }
     }
 
@@ -207,7 +237,7 @@ impl UpstreamClient {
                 .request(req)
                 .await
                 .map_err(|e| UpstreamError::Connect(e.into()))?;
-            let (head, body) = resp.into_parts();
+            let (head, body) = check_head(resp)?.into_parts();
             let body = crate::body::collect_limited(body, limit)
                 .await
                 .map_err(|e| match e {

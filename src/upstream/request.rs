@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::{header, request, HeaderMap, HeaderValue, Method, Request, StatusCode};
 
 use crate::body::{self, Body};
+use crate::framing::Framing;
 use crate::headers::strip_hop_by_hop;
 use crate::upstream::client::{UpstreamClient, UpstreamError};
 
@@ -23,10 +24,15 @@ pub struct Reply {
 }
 
 /// The upstream request for a client's `parts`, sent with `authorization`.
+///
+/// Its framing is `framing` and nothing else: whatever `Content-Length` / `Transfer-Encoding`
+/// the client sent is dropped, then exactly one of them is set (none for an unframed request,
+/// whose body size hyper takes from the body itself), so the upstream never sees both.
 pub(crate) fn forwarded(
     client: &UpstreamClient,
     mut parts: request::Parts,
     body: Body,
+    framing: Framing,
     authorization: HeaderValue,
 ) -> Result<Request<Body>, UpstreamError> {
     let pq = parts
@@ -37,6 +43,20 @@ pub(crate) fn forwarded(
     let uri = client.uri(pq)?;
     let mut headers = std::mem::take(&mut parts.headers);
     strip_hop_by_hop(&mut headers);
+    headers.remove(header::CONTENT_LENGTH);
+    match framing {
+        Framing::Unframed => {}
+        Framing::Length(n) => {
+            headers.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+        }
+        // Also for a GET: hyper would otherwise send a GET of unknown length with no body.
+        Framing::Chunked { .. } => {
+            headers.insert(
+                header::TRANSFER_ENCODING,
+                HeaderValue::from_static("chunked"),
+            );
+        }
+    }
     headers.insert(header::HOST, client.host());
     headers.insert(header::AUTHORIZATION, authorization);
     let mut req = Request::new(body);

@@ -72,17 +72,29 @@ async fn loopback() -> (TcpListener, SocketAddr) {
 /// exactly the bytes of `body` (as JSON). Returns its base URL and a count of requests served.
 /// Lets tests control the upstream body byte for byte (odd formatting, unsafe URLs).
 pub async fn fixed_upstream(status: u16, body: String) -> (String, Arc<AtomicU64>) {
+    fixed_upstream_with(status, &[], body).await
+}
+
+/// [`fixed_upstream`] with `extra` response fields (a `Location`, say).
+pub async fn fixed_upstream_with(
+    status: u16,
+    extra: &[(&'static str, &'static str)],
+    body: String,
+) -> (String, Arc<AtomicU64>) {
     let (listener, addr) = loopback().await;
     let served = Arc::new(AtomicU64::new(0));
     let body = Bytes::from(body);
     let counter = served.clone();
+    let extra = extra.to_vec();
     serve_http1(listener, move |_req| {
         counter.fetch_add(1, Ordering::SeqCst);
-        let resp = Response::builder()
+        let mut b = Response::builder()
             .status(status)
-            .header("content-type", "application/json")
-            .body(Full::new(body.clone()))
-            .unwrap();
+            .header("content-type", "application/json");
+        for (k, v) in &extra {
+            b = b.header(*k, *v);
+        }
+        let resp = b.body(Full::new(body.clone())).unwrap();
         async move { resp }
     });
     (format!("http://{addr}"), served)

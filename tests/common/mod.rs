@@ -6,6 +6,7 @@
 //! - [`client`]: [`HttpClient`], [`Resp`], raw hyper clients, [`assert_error`].
 //! - [`fake_upstream`]: servers standing in for VideoGen (fixed JSON, echo, raw bytes, refused).
 //! - [`webhook_receiver`]: a receiver for the webhooks hydrant relays.
+//! - [`raw_http`]: exact bytes: a raw client and an upstream that records what it receives.
 //! - [`process`]: the `hydrant` binary run as a child process.
 //! - [`requests`]: hydrate and redirect calls, simulator faults.
 //! - [`metrics`]: `/metrics` scraped and read.
@@ -15,6 +16,7 @@ pub mod client;
 pub mod fake_upstream;
 pub mod metrics;
 pub mod process;
+pub mod raw_http;
 pub mod redis;
 pub mod requests;
 pub mod serving;

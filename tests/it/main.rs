@@ -33,6 +33,8 @@ mod gateway;
 mod gateway_failures;
 mod gateway_proxy;
 mod gateway_streaming;
+mod hostile_http;
+mod hostile_upstream;
 mod lifecycle;
 mod redirect;
 mod redirect_safety;

@@ -1,6 +1,7 @@
 //! hydrant never redirects to an unsafe or expired URL: a URL that is not absolute `https`
-//! (`http` only behind a plain-HTTP upstream), such as `javascript:`, `ftp:` or
-//! protocol-relative, is a 502 without `Location`; an entry is not handed out past its
+//! (`http` only behind a plain-HTTP upstream), such as `javascript:`, `data:`, `ftp:`,
+//! hostless, protocol-relative or one carrying CR/LF, is a 502 without `Location` and never
+//! a JSON-view `url`, nor is an upstream's own redirect; an entry is not handed out past its
 //! expiry; a URL's own expiry (`X-Amz-Date` + `X-Amz-Expires`, or `Expires=`) wins over a
 //! later `expiresAt`; upstream failures without a stale entry are a 502 or 504 and cache
 //! nothing; a stale redirect carries `max-age=0`.
@@ -55,6 +56,82 @@ async fn never_redirects_to_an_unsafe_url() {
         Some("https://cdn.example/ok?X-Amz-Signature=1")
     );
     assert_eq!(served.load(Ordering::SeqCst), 1, "one hydrate, cached");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn poisoned_urls_never_become_a_location_or_a_json_url() {
+    // CR/LF (JSON-escaped, so the upstream's JSON is valid), `data:`, hostless and
+    // `javascript:`: each rendition is a 502 without `Location`, from the first answer and
+    // from the cache alike, and the JSON view lists it with no `url`.
+    let body = crafted_file([
+        r"https://cdn.example/d\r\nSet-Cookie: stolen=1",
+        "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==",
+        "https:///no-host/x",
+        "javascript:alert(1)//https://cdn.example/",
+    ]);
+    let (base, served) = fixed_upstream(200, body.clone()).await;
+    let s = Stack::start(ServeArgs {
+        upstream: Some(base),
+        ..Default::default()
+    })
+    .await;
+    for round in ["MISS", "HIT"] {
+        for r in ["download", "preview", "thumbnail", "hls"] {
+            let resp = redirect(&s, "x", &format!("?rendition={r}")).await;
+            assert_error(&resp, 502, "upstream_invalid");
+            assert!(resp.header("location").is_none(), "{round} {r}");
+            assert!(resp.header("set-cookie").is_none(), "{round} {r}");
+        }
+        let view = s.client.get(&s.url("/files/x"), None).await;
+        assert_eq!(view.status, 200, "{round}");
+        let v = view.json();
+        for r in ["download", "preview", "thumbnail", "hls"] {
+            assert_eq!(v["renditions"][r]["status"], "ready", "{round} {r}");
+            assert!(v["renditions"][r].get("url").is_none(), "{round} {r}: {v}");
+        }
+        let text = String::from_utf8_lossy(&view.body);
+        for poison in [
+            "cdn.example",
+            "base64",
+            "javascript",
+            "no-host",
+            "Set-Cookie",
+        ] {
+            assert!(!text.contains(poison), "{round}: {text}");
+        }
+    }
+    // The backend's hydrate is the upstream's body byte for byte (its own API answer), and
+    // hydrant adds no redirect to it.
+    let h = hydrate(&s, "x", ALPHA).await;
+    assert_eq!(h.status, 200);
+    assert_eq!(h.body, body.as_bytes());
+    assert!(h.header("location").is_none());
+    assert_eq!(served.load(Ordering::SeqCst), 1, "one hydrate, cached");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn an_upstream_redirect_never_becomes_a_location() {
+    // A hydrate answered with a 302 to an attacker's page: the frontend routes cannot pass
+    // an upstream answer on, so it is a 502 of hydrant's own, without `Location`.
+    let (base, _) = crate::common::fake_upstream::fixed_upstream_with(
+        302,
+        &[("location", "https://evil.example/phish")],
+        "{}".into(),
+    )
+    .await;
+    let s = Stack::start(ServeArgs {
+        upstream: Some(base),
+        ..Default::default()
+    })
+    .await;
+    let r = redirect(&s, "x", "").await;
+    assert_error(&r, 502, "upstream_unavailable");
+    assert!(r.header("location").is_none());
+    let r = s.client.get(&s.url("/files/x"), None).await;
+    assert_error(&r, 502, "upstream_unavailable");
+    assert!(r.header("location").is_none());
     s.stop().await;
 }
 
