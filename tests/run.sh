@@ -7,6 +7,7 @@
 #   tests/run.sh lint     guardrails only
 #   tests/run.sh rust     build + Rust tests only
 #   tests/run.sh sdk      build + SDK suite only (extra arguments go to pytest)
+#   (all also runs the one-minute soak under faults, benches/soak.sh)
 #
 # Needs only the Rust toolchain, gcc and python3 (python3-venv is installed with apt-get when
 # missing and running as root). The venv lives in target/sdk-venv and is reused. The Rust tests
@@ -142,6 +143,15 @@ sdk_tests() {
     "$VENV/bin/python" -m pytest -q -p no:cacheprovider tests/sdk "$@"
 }
 
+# The soak under faults (benches/soak.sh), one minute split over standalone and cluster mode,
+# on the debug build; any violation of its oracle fails the stage.
+soak_tests() {
+  ensure_redis || return 1
+  section "soak (benches/soak.sh, 60 s: 30 s standalone + 30 s cluster, debug build)"
+  SOAK_SECONDS=60 SOAK_MODE=both SOAK_PROFILE=debug CARGO_TARGET_DIR="$TARGET_DIR" \
+    bash "$ROOT/benches/soak.sh"
+}
+
 START=$SECONDS
 # Every stage runs even when an earlier one failed, so one run reports every failure.
 FAILED=()
@@ -163,6 +173,7 @@ fi
 if [[ "$MODE" == all || "$MODE" == sdk ]]; then
   sdk_tests "$@" || FAILED+=("sdk")
 fi
+[[ "$MODE" == all ]] && { soak_tests || FAILED+=("soak"); }
 if ((${#FAILED[@]})); then
   section "FAILED: ${FAILED[*]} ($MODE, $((SECONDS - START)) s)"
   exit 1

@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::config::SimConfig;
+use super::config::{SimAccount, SimConfig};
 use super::handle::start;
 
 /// Flags of `hydrant sim`.
@@ -26,6 +26,10 @@ pub struct SimArgs {
     /// `whsec_...` secret for webhook deliveries made through `/_sim/webhooks`.
     #[arg(long)]
     pub webhook_secret: Option<String>,
+    /// One more account with this API key (repeatable; `vg_sim_key_gamma` is account
+    /// `gamma`), seeded like beta, so load tests can drive more tenants.
+    #[arg(long = "extra-account")]
+    pub extra_accounts: Vec<String>,
 }
 
 impl SimArgs {
@@ -37,6 +41,15 @@ impl SimArgs {
             webhook_secret: self.webhook_secret.clone(),
             ..SimConfig::default()
         };
+        let seed = cfg.accounts.last().map_or(5, |a| a.seed_files);
+        for key in &self.extra_accounts {
+            let name = key.strip_prefix("vg_sim_key_").unwrap_or(key).to_string();
+            cfg.accounts.push(SimAccount {
+                api_key: key.clone(),
+                name,
+                seed_files: seed,
+            });
+        }
         if let Some(n) = self.seed_files {
             for a in &mut cfg.accounts {
                 a.seed_files = n;
