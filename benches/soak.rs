@@ -26,6 +26,10 @@
 //! * `rss_growth`, `fd_growth`, `task_growth`: the processes' RSS, open descriptors and tokio
 //!   tasks (`hydrant_runtime_tasks`) are flat between the first and last third of the run.
 //!
+//! A `hang` or `margin` finding is excused (counted apart, not a violation) only when the
+//! driver itself stalled while the request was out ([`stall_monitor`]): on an overloaded
+//! machine a timer can fire seconds late. No other check is timing-based.
+//!
 //! It prints one markdown summary table and exits 1 on any violation.
 
 // A benchmark harness, not a request path: failing loudly on a broken set-up is right.
@@ -353,10 +357,7 @@ impl Ctx {
             Err(_) => {
                 // Give a stall that is still going on the chance to show in the record.
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                if self
-                    .oracle
-                    .stalled(sent_unix, hydrant::clock::now_unix())
-                {
+                if self.oracle.stalled(sent_unix, hydrant::clock::now_unix()) {
                     Err("excused")
                 } else {
                     Err("hang")
@@ -1110,7 +1111,10 @@ async fn redis_chaos(c: Arc<Ctx>) -> Option<std::process::Child> {
                 reap(child.take()).await;
                 // Until the old one has let the port go (a bounded wait).
                 for _ in 0..50 {
-                    if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+                    if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                        .await
+                        .is_err()
+                    {
                         break;
                     }
                     tokio::time::sleep(Duration::from_millis(100)).await;
