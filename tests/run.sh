@@ -3,7 +3,8 @@
 # rustdoc with warnings denied), the build, the Rust tests, then the official Python SDK suite
 # (tests/sdk) against the built binary, then the observability pack (tests/observability.sh:
 # promtool checks and unit tests of every alert, and the rules and dashboard queried on a real
-# Prometheus scraping hydrant), then the browser test (tests/browser: headless Chromium).
+# Prometheus scraping hydrant), then the browser test (tests/browser: headless Chromium); the
+# soak under faults (benches/soak.sh, one minute) runs between the SDK suite and the pack.
 #
 #   tests/run.sh          everything (what CI runs)
 #   tests/run.sh lint     guardrails only
@@ -11,6 +12,7 @@
 #   tests/run.sh sdk      build + SDK suite only (extra arguments go to pytest)
 #   tests/run.sh obs      build + observability pack only
 #   tests/run.sh browser  build + the headless-Chromium frontend test (tests/browser)
+#   tests/run.sh soak     build + the one-minute soak under faults (benches/soak.sh)
 #
 # Needs only the Rust toolchain, gcc and python3 (python3-venv is installed with apt-get when
 # missing and running as root). The venv lives in target/sdk-venv and is reused. The Rust tests
@@ -24,13 +26,13 @@ cd "$ROOT"
 
 MODE="${1:-all}"
 case "$MODE" in
-  all | lint | rust | sdk | obs | browser) shift || true ;;
+  all | lint | rust | sdk | obs | browser | soak) shift || true ;;
   -h | --help)
     sed -n '2,14p' "$0"
     exit 0
     ;;
   *)
-    echo "usage: tests/run.sh [all|lint|rust|sdk|obs|browser] [pytest args...]" >&2
+    echo "usage: tests/run.sh [all|lint|rust|sdk|obs|browser|soak] [pytest args...]" >&2
     exit 2
     ;;
 esac
@@ -213,6 +215,15 @@ browser_tests() {
     timeout 300 node --test --test-reporter=spec --test-timeout=120000 "$dir/frontend.test.mjs"
 }
 
+# The soak under faults (benches/soak.sh), one minute split over standalone and cluster mode,
+# on the debug build; any violation of its oracle fails the stage.
+soak_tests() {
+  ensure_redis || return 1
+  section "soak (benches/soak.sh, 60 s: 30 s standalone + 30 s cluster, debug build)"
+  SOAK_SECONDS=60 SOAK_MODE=both SOAK_PROFILE=debug CARGO_TARGET_DIR="$TARGET_DIR" \
+    bash "$ROOT/benches/soak.sh"
+}
+
 START=$SECONDS
 # Every stage runs even when an earlier one failed, so one run reports every failure.
 FAILED=()
@@ -233,6 +244,9 @@ if [[ "$MODE" == all || "$MODE" == rust ]]; then
 fi
 if [[ "$MODE" == all || "$MODE" == sdk ]]; then
   sdk_tests "$@" || FAILED+=("sdk")
+fi
+if [[ "$MODE" == all || "$MODE" == soak ]]; then
+  soak_tests || FAILED+=("soak")
 fi
 if [[ "$MODE" == all || "$MODE" == obs ]]; then
   observability_tests || FAILED+=("obs")

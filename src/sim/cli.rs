@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::config::SimConfig;
+use super::config::{SimAccount, SimConfig};
 use super::handle::start;
 
 /// Flags of `hydrant sim`.
@@ -29,6 +29,10 @@ pub struct SimArgs {
     /// Origins the fake CDN allows in CORS (comma-separated, or `*`).
     #[arg(long, default_value = "*", value_delimiter = ',')]
     pub cdn_cors_origins: Vec<String>,
+    /// One more account with this API key (repeatable; `vg_sim_key_gamma` is account
+    /// `gamma`), seeded like beta, so load tests can drive more tenants.
+    #[arg(long = "extra-account")]
+    pub extra_accounts: Vec<String>,
 }
 
 impl SimArgs {
@@ -41,6 +45,15 @@ impl SimArgs {
             cdn_cors_origins: self.cdn_cors_origins.clone(),
             ..SimConfig::default()
         };
+        let seed = cfg.accounts.last().map_or(5, |a| a.seed_files);
+        for key in &self.extra_accounts {
+            let name = key.strip_prefix("vg_sim_key_").unwrap_or(key).to_string();
+            cfg.accounts.push(SimAccount {
+                api_key: key.clone(),
+                name,
+                seed_files: seed,
+            });
+        }
         if let Some(n) = self.seed_files {
             for a in &mut cfg.accounts {
                 a.seed_files = n;

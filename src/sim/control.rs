@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `GET /_sim/stats` | | [`SimStats`](super::SimStats) JSON (camelCase) plus `byFile` |
 //! | `POST /_sim/reset` | | zeroes counters, clears faults and rate-limit windows |
-//! | `POST /_sim/faults` | `{"route":"hydrate\|get_file\|any\|/prefix","kind":"latency\|status\|rate_limited\|insufficient_credits\|malformed\|drop\|hang","ms","status","retryAfter","count"}` | `{"queued": n}` |
+//! | `POST /_sim/faults` | `{"route":"hydrate\|get_file\|any\|/prefix","kind":"latency\|status\|rate_limited\|insufficient_credits\|malformed\|drop\|hang\|slow_body","ms","status","retryAfter","count"}` | `{"queued": n}` |
 //! | `DELETE /_sim/faults` | | clears the queue |
 //! | `POST /_sim/files` | `{"apiKey","type","displayName","durationSeconds","statuses":{"download",..},"publicPreview"}` | `201` + the file (GET shape) |
 //! | `POST /_sim/status` | `{"fileId","rendition","status"}` | `{"ok": true}` |

@@ -37,6 +37,9 @@ pub enum FaultKind {
     Drop,
     /// Never answer (until the simulator shuts down or a 5-minute bound).
     Hang,
+    /// Answer normally, but send the head at once and trickle the body over this long, so
+    /// a client sees a response that started and then stalls.
+    SlowBody(Duration),
 }
 
 /// A fault applied to the next `count` matching requests (queue order, first match wins).
@@ -120,7 +123,7 @@ pub(super) enum FaultParseError {
     NotObject,
     /// `kind` is missing or unknown.
     #[error(
-        "unknown fault kind (latency|status|rate_limited|insufficient_credits|malformed|drop|hang)"
+        "unknown fault kind (latency|status|rate_limited|insufficient_credits|malformed|drop|hang|slow_body)"
     )]
     Kind,
     /// A numeric field is out of range.
@@ -164,6 +167,9 @@ pub(super) fn parse(v: &Value) -> Result<Fault, FaultParseError> {
         Some("malformed") => FaultKind::Malformed,
         Some("drop") => FaultKind::Drop,
         Some("hang") => FaultKind::Hang,
+        Some("slow_body") => {
+            FaultKind::SlowBody(Duration::from_millis(uint(v, "ms")?.unwrap_or(0)).min(MAX_LATENCY))
+        }
         _ => return Err(FaultParseError::Kind),
     };
     let count = uint(v, "count")?.unwrap_or(1);
@@ -211,6 +217,10 @@ mod tests {
             FaultKind::RateLimited {
                 retry_after: Some(3)
             }
+        );
+        assert_eq!(
+            parse(&json!({"kind":"slow_body","ms":1500})).unwrap().kind,
+            FaultKind::SlowBody(Duration::from_millis(1500))
         );
     }
 }

@@ -17,6 +17,11 @@ use super::route::Route;
 use super::state::{Inner, RateInfo, Shared};
 use super::{account, cdn, clock, control, file_routes, listing, tools, webhook_endpoints};
 
+/// Marks a response whose body the accept loop trickles over this long
+/// ([`FaultKind::SlowBody`]).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct SlowBody(pub(super) std::time::Duration);
+
 /// Returned by the service to make hyper close the connection without a response.
 #[derive(Debug, thiserror::Error)]
 #[error("connection dropped by fault injection")]
@@ -53,13 +58,16 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
     (!token.is_empty()).then(|| token.to_string())
 }
 
-fn count(inner: &mut Inner, route: &Route, key: String) {
+fn count(inner: &mut Inner, route: &Route, key: String, account: Option<&str>) {
     let s = &mut inner.stats;
     s.total_requests += 1;
     *s.by_route.entry(key).or_insert(0) += 1;
     match route {
         Route::Hydrate(id) => {
             s.hydrate_calls += 1;
+            if let Some(short) = account {
+                *s.hydrate_by_account.entry(short.to_string()).or_insert(0) += 1;
+            }
             if valid_id(id) {
                 inner.count_file_hydrate(id);
             }
@@ -151,7 +159,11 @@ pub(super) async fn handle(
     // Counted before faults and auth, so tests see every call hydrant made, refused ones too.
     let fault = {
         let mut inner = shared.lock();
-        count(&mut inner, &route, route.stats_key(&method));
+        let short = known_key
+            .as_deref()
+            .and_then(|k| shared.account(k))
+            .map(|a| a.short.as_str());
+        count(&mut inner, &route, route.stats_key(&method), short);
         let target = Target {
             path: &path,
             is_hydrate: matches!(route, Route::Hydrate(_)),
@@ -164,9 +176,11 @@ pub(super) async fn handle(
             (kind, rate)
         })
     };
+    let mut slow_body = None;
     if let Some((kind, rate)) = fault {
         match kind {
             FaultKind::Latency(d) => tokio::time::sleep(d.min(MAX_LATENCY)).await,
+            FaultKind::SlowBody(d) => slow_body = Some(SlowBody(d.min(MAX_LATENCY))),
             FaultKind::Drop => return Err(DropConnection),
             FaultKind::Hang => {
                 tokio::select! {
@@ -179,33 +193,40 @@ pub(super) async fn handle(
         }
     }
 
+    let mut resp = answer(&shared, &route, token, known_key, &query, req, now).await;
+    if let Some(slow) = slow_body {
+        resp.extensions_mut().insert(slow);
+    }
+    Ok(resp)
+}
+
+/// The answer of a request that met no fault (or a [`FaultKind::SlowBody`] one).
+async fn answer(
+    shared: &Shared,
+    route: &Route,
+    token: Option<String>,
+    known_key: Option<String>,
+    query: &str,
+    req: Request<Incoming>,
+    now: u64,
+) -> Resp {
     let cdn_req = cdn::CdnRequest {
-        method: &method,
-        query: &query,
+        method: req.method(),
+        query,
         headers: req.headers(),
     };
-    match &route {
-        Route::Cdn(id, rendition) => return Ok(cdn::signed(&shared, id, rendition, &cdn_req)),
-        Route::CdnSegment(id, name) => return Ok(cdn::segment(&shared, id, name, &cdn_req)),
-        Route::CdnPublic(id) => return Ok(cdn::public(&shared, id, &cdn_req)),
-        Route::CdnPreflight => return Ok(cdn::preflight(&shared, req.headers())),
+    match route {
+        Route::Cdn(id, rendition) => return cdn::signed(shared, id, rendition, &cdn_req),
+        Route::CdnSegment(id, name) => return cdn::segment(shared, id, name, &cdn_req),
+        Route::CdnPublic(id) => return cdn::public(shared, id, &cdn_req),
+        Route::CdnPreflight => return cdn::preflight(shared, req.headers()),
         _ => {}
     }
 
     let api_key = match (token, known_key) {
-        (None, _) => {
-            return Ok(error_resp(&ApiError::new(
-                401,
-                "missing_api_key",
-                "Missing API key.",
-            )))
-        }
+        (None, _) => return error_resp(&ApiError::new(401, "missing_api_key", "Missing API key.")),
         (Some(_), None) => {
-            return Ok(error_resp(&ApiError::new(
-                401,
-                "invalid_api_key",
-                "Invalid API key.",
-            )))
+            return error_resp(&ApiError::new(401, "invalid_api_key", "Invalid API key."))
         }
         (Some(_), Some(k)) => k,
     };
@@ -220,10 +241,10 @@ pub(super) async fn handle(
         let retry = rate.reset.saturating_sub(now).max(1);
         resp.headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from(retry));
-        return Ok(resp);
+        return resp;
     }
     let result = match read_body(req.into_body()).await {
-        Ok(body) => dispatch(&shared, &route, &api_key, &query, &body),
+        Ok(body) => dispatch(shared, route, &api_key, query, &body),
         Err(e) => Err(e),
     };
     let mut resp = match result {
@@ -231,7 +252,7 @@ pub(super) async fn handle(
         Err(e) => error_resp(&e),
     };
     add_rate(&mut resp, &rate);
-    Ok(resp)
+    resp
 }
 
 /// The `/v1` handler of each route.

@@ -10,6 +10,9 @@ pub struct SimStats {
     pub total_requests: u64,
     /// `POST /v1/files/{id}/hydrate`.
     pub hydrate_calls: u64,
+    /// Hydrate calls bearing a known API key, by the account's short name (the `alpha` of
+    /// `vg_sim_key_alpha`; never the key), so a quota can be checked per tenant.
+    pub hydrate_by_account: BTreeMap<String, u64>,
     /// `GET /v1/files/{id}`.
     pub get_file_calls: u64,
     /// `GET /v1/files`.

@@ -123,6 +123,11 @@ pub struct Limiter {
     fallback: Mutex<Option<(u32, Arc<Governor>)>>,
     rate: Rate,
     burst: u32,
+    /// Permits this replica's share granted while the shared quota was unavailable, per
+    /// tenant: each is paid back from the shared quota before it grants this replica anything
+    /// else, so the cluster's total stays within the quota over time (without it, a Redis
+    /// that keeps timing out lets every replica spend its share *and* the shared bucket).
+    owed: Mutex<HashMap<Tenant, u32>>,
     pauses: Mutex<HashMap<Tenant, Pause>>,
     max_wait: Duration,
     metrics: Arc<Metrics>,
@@ -163,6 +168,7 @@ impl Limiter {
             fallback: Mutex::new(None),
             rate,
             burst,
+            owed: Mutex::new(HashMap::new()),
             pauses: Mutex::new(HashMap::new()),
             max_wait,
             metrics,
@@ -213,7 +219,14 @@ impl Limiter {
         // Bounded: each round either succeeds, sleeps toward the deadline, or refuses.
         for _ in 0..64 {
             match governor.check_key(tenant) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    if local.is_some() {
+                        let mut owed = self.owed.lock();
+                        let n = owed.entry(*tenant).or_insert(0);
+                        *n = n.saturating_add(1);
+                    }
+                    return Ok(());
+                }
                 Err(not_until) => {
                     let wait = not_until.wait_time_from(self.clock.now());
                     let waited = clock::now().duration_since(start);
@@ -251,7 +264,11 @@ impl Limiter {
                 .take(*tenant, interval, self.burst.max(1), shared.deadline())
                 .await?
             {
-                Ok(()) => return Some(Ok(())),
+                Ok(()) => {
+                    if !self.repay(tenant) {
+                        return Some(Ok(()));
+                    }
+                }
                 Err((wait, reason)) => {
                     let waited = clock::now().duration_since(start);
                     if mode == Mode::TryNow || waited + wait > self.max_wait {
@@ -266,7 +283,28 @@ impl Limiter {
                 }
             }
         }
-        None
+        // Only paying back a large debt gets here: the quota is spent for now.
+        self.metrics.limit(Limit::rejected);
+        Some(Err(Refused {
+            retry_after: interval,
+            reason: Refusal::LimiterSaturated,
+        }))
+    }
+
+    /// Counts a shared permit as paid back when `tenant` owes one; false when nothing is owed.
+    fn repay(&self, tenant: &Tenant) -> bool {
+        let mut owed = self.owed.lock();
+        match owed.get_mut(tenant) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                true
+            }
+            Some(_) => {
+                owed.remove(tenant);
+                true
+            }
+            None => false,
+        }
     }
 
     /// This replica's share of the quota among `replicas`.
@@ -398,6 +436,70 @@ mod tests {
             Duration::from_millis(max_wait_ms),
             Arc::new(Metrics::new()),
         )
+    }
+
+    /// A shared quota that grants every take while `up`, and counts the takes.
+    struct FakeShared {
+        up: std::sync::atomic::AtomicBool,
+        takes: std::sync::atomic::AtomicU32,
+    }
+
+    impl SharedQuota for FakeShared {
+        fn take(
+            &self,
+            _: Tenant,
+            _: Duration,
+            _: u32,
+            _: Instant,
+        ) -> BoxFuture<'static, Option<Result<(), (Duration, Refusal)>>> {
+            use std::sync::atomic::Ordering::SeqCst;
+            let up = self.up.load(SeqCst);
+            if up {
+                self.takes.fetch_add(1, SeqCst);
+            }
+            Box::pin(async move { up.then_some(Ok(())) })
+        }
+        fn pause(&self, _: Tenant, _: Duration) -> BoxFuture<'static, ()> {
+            Box::pin(async {})
+        }
+        fn replicas(&self) -> u32 {
+            2
+        }
+        fn deadline(&self) -> Instant {
+            clock::now() + Duration::from_millis(100)
+        }
+    }
+
+    /// Attack: Redis that keeps timing out, so each replica spends its share and then the
+    /// shared bucket too. Defence: what the share granted is paid back from the shared quota
+    /// before this replica gets another shared permit.
+    #[tokio::test(start_paused = true)]
+    async fn permits_granted_while_redis_was_away_are_paid_back() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let shared = Arc::new(FakeShared {
+            up: false.into(),
+            takes: 0.into(),
+        });
+        let l = Limiter::with_shared(
+            crate::config::units::parse_rate("10/s").unwrap(),
+            10,
+            Duration::ZERO,
+            Arc::new(Metrics::new()),
+            Some(shared.clone()),
+        );
+        let t = Tenant::of_key(b"k");
+        // Redis away: the share (burst 10 / 2 replicas) grants 5 and refuses the 6th.
+        for _ in 0..5 {
+            assert!(l.acquire(&t, Mode::TryNow).await.is_ok());
+        }
+        assert!(l.acquire(&t, Mode::TryNow).await.is_err());
+        // Redis back: the next permit costs the shared quota the 5 owed plus itself.
+        shared.up.store(true, SeqCst);
+        assert!(l.acquire(&t, Mode::TryNow).await.is_ok());
+        assert_eq!(shared.takes.load(SeqCst), 6);
+        // Paid off: one take per permit again.
+        assert!(l.acquire(&t, Mode::TryNow).await.is_ok());
+        assert_eq!(shared.takes.load(SeqCst), 7);
     }
 
     #[tokio::test(start_paused = true)]

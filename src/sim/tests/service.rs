@@ -271,3 +271,50 @@ async fn odd_inputs_get_json_errors() {
     // Still serving.
     assert_eq!(s.get("/v1/me").await.status, 200);
 }
+
+/// A `slow_body` fault sends the head at once and the body in several frames spread over the
+/// fault's duration; the body is the normal answer, and the hydrate is counted per account.
+#[tokio::test]
+async fn slow_body_trickles_the_normal_answer() {
+    use http_body_util::BodyExt as _;
+    let s = sim().await;
+    s.h.push_fault(Fault {
+        route: FaultRoute::Hydrate,
+        kind: FaultKind::SlowBody(Duration::from_millis(400)),
+        count: 1,
+    });
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(format!(
+            "{}/v1/files/vg_file_alpha_0001/hydrate",
+            s.h.base_url()
+        ))
+        .header("authorization", format!("Bearer {ALPHA}"))
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let started = Instant::now();
+    let resp = s.client.request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    let mut frames = 0;
+    let mut bytes = Vec::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.unwrap().into_data() {
+            frames += 1;
+            bytes.extend_from_slice(&data);
+        }
+    }
+    assert!(frames > 1, "one frame: not trickled");
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(v["fileId"], "vg_file_alpha_0001");
+    assert_eq!(s.h.stats().hydrate_by_account.get("alpha"), Some(&1));
+    // The fault is spent: the next answer is whole at once.
+    assert_eq!(
+        s.post("/v1/files/vg_file_alpha_0001/hydrate", None)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(s.h.stats().hydrate_by_account.get("alpha"), Some(&2));
+}
