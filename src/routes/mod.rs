@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::future::{self, BoxFuture, Either, Ready};
 use http::{header, HeaderValue, Request, Response, StatusCode};
 
 use crate::app::App;
@@ -87,20 +88,26 @@ fn text_response(
     resp
 }
 
+/// What [`handle`] gives back: a cache hit already answered (`Left`, ready), or the boxed
+/// future of everything else (`Right`). Awaiting it gives the [`Handled`] either way; the
+/// server takes a ready answer out with `into_inner` and builds no future for it.
+pub type Handling<'a> = Either<Ready<Handled>, BoxFuture<'a, Handled>>;
+
 /// Dispatch one request. Never fails: errors become JSON responses here.
 ///
-/// A cache hit on the redirect or hydrate route is answered synchronously; everything else
-/// (misses, pass-through, webhooks, ...) goes through `handle_async`, boxed: its future is
-/// large, and would otherwise be built and moved on every request.
-pub async fn handle<B>(app: &Arc<App>, req: Request<B>) -> Handled
+/// A cache hit on the redirect or hydrate route is answered synchronously, here, before
+/// anything is awaited; everything else (misses, pass-through, webhooks, ...) goes through
+/// `handle_async`, boxed: its future is large, and would otherwise be built and moved on
+/// every request.
+pub fn handle<B>(app: &Arc<App>, req: Request<B>) -> Handling<'_>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<body::BoxError>,
 {
-    if let Some(handled) = handle_hit(app, &req) {
-        return handled;
+    match handle_hit(app, &req) {
+        Some(handled) => Either::Left(future::ready(handled)),
+        None => Either::Right(Box::pin(handle_async(app, req.map(body::boxed)))),
     }
-    Box::pin(handle_async(app, req.map(body::boxed))).await
 }
 
 /// The synchronous hit path of [`handle`]: `None` when the request needs more.
