@@ -33,24 +33,21 @@ fn to_value(bytes: Bytes) -> HeaderValue {
     HeaderValue::from_maybe_shared(bytes).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
-fn put_decimal(buf: &mut BytesMut, n: u64) {
-    let mut tmp = itoa_buf(n);
-    buf.put_slice(tmp.as_bytes_mut());
-}
-
+/// Up to 20 digits, or `prefix` + 20 digits, formatted on the stack and copied once.
 struct Digits {
-    buf: [u8; 20],
+    buf: [u8; 40],
     start: usize,
 }
 
 impl Digits {
-    fn as_bytes_mut(&mut self) -> &[u8] {
+    fn as_bytes(&self) -> &[u8] {
         &self.buf[self.start..]
     }
 }
 
-fn itoa_buf(mut n: u64) -> Digits {
-    let mut buf = [0u8; 20];
+/// `prefix` (at most 20 bytes) followed by `n` in decimal, written right to left.
+fn decimal_after(prefix: &[u8], mut n: u64) -> Digits {
+    let mut buf = [0u8; 40];
     let mut i = buf.len();
     loop {
         i -= 1;
@@ -60,20 +57,21 @@ fn itoa_buf(mut n: u64) -> Digits {
             break;
         }
     }
-    Digits { buf, start: i }
+    let start = i.saturating_sub(prefix.len());
+    buf[start..i].copy_from_slice(&prefix[..i - start]);
+    Digits { buf, start }
 }
 
 /// A decimal number, e.g. for `age` or `retry-after`.
 pub fn decimal(n: u64) -> HeaderValue {
-    to_value(format_into(|b| put_decimal(b, n)))
+    let d = decimal_after(b"", n);
+    to_value(format_into(|b| b.put_slice(d.as_bytes())))
 }
 
 /// `private, max-age=N`: redirects are per-user and must never outlive their URL.
 pub fn private_max_age(n: u64) -> HeaderValue {
-    to_value(format_into(|b| {
-        b.put_slice(b"private, max-age=");
-        put_decimal(b, n);
-    }))
+    let d = decimal_after(b"private, max-age=", n);
+    to_value(format_into(|b| b.put_slice(d.as_bytes())))
 }
 
 /// A fresh request id for responses hydrant builds itself (`hyd-` + 16 hex digits).
@@ -87,20 +85,19 @@ pub fn request_id() -> HeaderValue {
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     });
-    to_value(format_into(|b| {
-        let mut s = heapless_hex(id);
-        b.put_slice(b"hyd-");
-        b.put_slice(s.as_bytes_mut());
-    }))
+    let v = hyd_hex(id);
+    to_value(format_into(|b| b.put_slice(&v)))
 }
 
-fn heapless_hex(n: u64) -> Digits {
+/// `hyd-` + `n` as 16 lowercase hex digits, a byte (two digits) at a time.
+fn hyd_hex(n: u64) -> [u8; 20] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut buf = [0u8; 20];
-    for (i, slot) in buf[4..].iter_mut().enumerate() {
-        *slot = HEX[((n >> (60 - 4 * i)) & 0xf) as usize];
+    let mut out = *b"hyd-0000000000000000";
+    for (i, byte) in n.to_be_bytes().iter().enumerate() {
+        out[4 + 2 * i] = HEX[usize::from(byte >> 4)];
+        out[5 + 2 * i] = HEX[usize::from(byte & 0xf)];
     }
-    Digits { buf, start: 4 }
+    out
 }
 
 #[cfg(test)]
@@ -118,6 +115,12 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a.len(), 20);
         assert!(a.to_str().unwrap().starts_with("hyd-"));
+        assert_eq!(&hyd_hex(0x0123_4567_89ab_cdef), b"hyd-0123456789abcdef");
+        assert_eq!(private_max_age(0), "private, max-age=0");
+        assert_eq!(
+            private_max_age(u64::MAX),
+            format!("private, max-age={}", u64::MAX).as_str()
+        );
     }
 
     #[test]

@@ -25,6 +25,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::{self, BoxFuture, Either, Ready};
 use hyper::body::Incoming;
 use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -40,26 +41,70 @@ use crate::config::defaults::HEAD_TIMEOUT;
 use crate::config::{Config, ConfigError};
 use crate::routes;
 
+/// What the access log needs of a request, taken before the request is handed to the router.
+struct AccessLine {
+    method: http::Method,
+    /// The path, at most 200 characters; empty when INFO lines are filtered out (nothing is
+    /// built for a line that is not written).
+    path: String,
+    path_truncated: bool,
+}
+
+impl AccessLine {
+    fn of<B>(req: &Request<B>) -> AccessLine {
+        let p = req.uri().path();
+        let path = if tracing::enabled!(tracing::Level::INFO) {
+            // Bound what a hostile path can put in a log line.
+            p.chars().take(200).collect()
+        } else {
+            String::new()
+        };
+        AccessLine {
+            method: req.method().clone(),
+            path,
+            path_truncated: p.len() > 200,
+        }
+    }
+}
+
+/// The future [`answer`] returns: ready at once for a cache hit, boxed for the rest.
+pub type Answering<'a> = Either<Ready<hyper::Response<Body>>, BoxFuture<'a, hyper::Response<Body>>>;
+
 /// Answer one request: dispatch, then count and log it. The log line never includes the
 /// query string (signed URLs carry their signature there) nor any header value.
-pub async fn answer(app: &Arc<App>, req: Request<Incoming>) -> hyper::Response<Body> {
+///
+/// A cache hit is answered inside this call (the router answers hits synchronously), so the
+/// future handed back to hyper is just the finished response: hyper moves the service's
+/// future into its slot on every request, and a hit should not pay for the size of the miss
+/// path's state machine.
+pub fn answer(app: &Arc<App>, req: Request<Incoming>) -> Answering<'_> {
     let start = crate::clock::stopwatch();
-    let method = req.method().clone();
-    let path_len = req.uri().path().len();
-    let path: String = if tracing::enabled!(tracing::Level::INFO) {
-        // Bound what a hostile path can put in a log line.
-        req.uri().path().chars().take(200).collect()
-    } else {
-        String::new()
-    };
-    let handled = routes::handle(app, req).await;
+    let line = AccessLine::of(&req);
+    match routes::handle(app, req) {
+        Either::Left(hit) => {
+            Either::Left(future::ready(finish(app, start, &line, hit.into_inner())))
+        }
+        Either::Right(rest) => Either::Right(Box::pin(async move {
+            let handled = rest.await;
+            finish(app, start, &line, handled)
+        })),
+    }
+}
+
+/// Count and log one answered request.
+fn finish(
+    app: &App,
+    start: std::time::Instant,
+    line: &AccessLine,
+    handled: routes::Handled,
+) -> hyper::Response<Body> {
     let elapsed = start.elapsed();
     let status = handled.response.status().as_u16();
     app.metrics.observe_request(handled.route, status, elapsed);
     tracing::info!(
-        method = %method,
-        path = %path,
-        path_truncated = path_len > 200,
+        method = %line.method,
+        path = %line.path,
+        path_truncated = line.path_truncated,
         route = handled.route.as_str(),
         status,
         latency_us = elapsed.as_micros() as u64,

@@ -8,13 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::future::{self, BoxFuture, Either, Ready};
 use http::{header, HeaderValue, Request, Response, StatusCode};
 
 use crate::app::App;
 use crate::auth::UpstreamAuth;
 use crate::body::{self, Body};
 use crate::clock;
-use crate::cors;
+use crate::cors::{self, Cors};
 use crate::error::Error;
 use crate::framing::{self, Framing};
 use crate::gateway;
@@ -90,12 +91,18 @@ fn text_response(
     resp
 }
 
+/// What [`handle`] gives back: a cache hit already answered (`Left`, ready), or the boxed
+/// future of everything else (`Right`). Awaiting it gives the [`Handled`] either way; the
+/// server takes a ready answer out with `into_inner` and builds no future for it.
+pub type Handling<'a> = Either<Ready<Handled>, BoxFuture<'a, Handled>>;
+
 /// Dispatch one request. Never fails: errors become JSON responses here.
 ///
-/// A cache hit on the redirect or hydrate route is answered synchronously; everything else
-/// (misses, pass-through, webhooks, ...) goes through `handle_async`, boxed: its future is
-/// large, and would otherwise be built and moved on every request.
-pub async fn handle<B>(app: &Arc<App>, req: Request<B>) -> Handled
+/// A cache hit on the redirect or hydrate route is answered synchronously, here, before
+/// anything is awaited; everything else (misses, pass-through, webhooks, ...) goes through
+/// `handle_async`, boxed: its future is large, and would otherwise be built and moved on
+/// every request.
+pub fn handle<B>(app: &Arc<App>, req: Request<B>) -> Handling<'_>
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<body::BoxError>,
@@ -105,7 +112,7 @@ where
         Ok(f) => f,
         Err(e) => {
             let class = classify(req.method(), req.uri().path()).class();
-            return error_handled(e.into(), class);
+            return Either::Left(future::ready(error_handled(e.into(), class)));
         }
     };
     // CORS decorates every answer on the frontend routes, errors included (a player must
@@ -116,10 +123,22 @@ where
         }
         _ => None,
     };
-    let mut handled = match handle_hit(app, &req) {
-        Some(handled) => handled,
-        None => Box::pin(handle_async(app, req.map(body::boxed), framing)).await,
-    };
+    match handle_hit(app, &req) {
+        Some(handled) => Either::Left(future::ready(finish(handled, cors, framing))),
+        None => Either::Right(Box::pin(async move {
+            let handled = handle_async(app, req.map(body::boxed), framing).await;
+            finish(handled, cors, framing)
+        })),
+    }
+}
+
+/// What every answer gets on its way out: CORS headers on the frontend routes, and
+/// `connection: close` after a request whose framing was suspect.
+fn finish(
+    mut handled: Handled,
+    cors: Option<(&Cors, Option<HeaderValue>)>,
+    framing: Framing,
+) -> Handled {
     if let Some((cors, origin)) = cors {
         cors.decorate(origin.as_ref(), handled.response.headers_mut());
     }
