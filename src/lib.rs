@@ -52,6 +52,9 @@ pub mod config;
 pub mod demo;
 pub(crate) mod error;
 pub mod file_id;
+// Entry points for the fuzz targets (fuzz/) and their corpus replay test; not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod gateway;
 pub(crate) mod header_arena;
 pub(crate) mod headers;

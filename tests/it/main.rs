@@ -28,6 +28,7 @@ mod cli_config;
 mod cli_serve;
 mod cli_sign_demo;
 mod cluster;
+mod fuzz_corpus;
 mod gateway;
 mod gateway_failures;
 mod gateway_proxy;
