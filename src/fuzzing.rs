@@ -239,8 +239,10 @@ pub fn entry(data: &[u8]) {
                 let url = v.as_bytes();
                 let want = src.url.as_deref().map(str::as_bytes);
                 assert_eq!(Some(url), want, "location differs from the url");
+                // Schemes are case-insensitive (RFC 3986): `hTtps://` is https.
+                let lower = url.to_ascii_lowercase();
                 let ok =
-                    url.starts_with(b"https://") || (allow_http && url.starts_with(b"http://"));
+                    lower.starts_with(b"https://") || (allow_http && lower.starts_with(b"http://"));
                 assert!(ok, "unsafe scheme handed out");
             }
             Location::Unsafe => assert!(src.url.is_some()),
