@@ -276,13 +276,12 @@ pub fn prime_scan(data: &[u8]) {
     let now = clock::now();
     for (id, raw) in prime::embedded_files(data) {
         assert!(file_id_ok(id.as_str()));
-        let v: serde_json::Value = match serde_json::from_slice(raw) {
-            Ok(v) => v,
-            // A raw value keeps numbers such as 1e400 that `Value` (and the view) refuse.
-            Err(e) if e.to_string().starts_with("number out of range") => continue,
-            Err(e) => panic!("embedded file is not JSON: {e}"),
-        };
-        assert_eq!(v.get("fileId").and_then(|f| f.as_str()), Some(id.as_str()));
+        assert_eq!(raw.first(), Some(&b'{'), "a non-object taken for a file");
+        // serde_json's raw values skip what `Value` checks (numbers such as 1e400, short
+        // `\u` escapes in skipped strings); such a file is refused later by the view.
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(raw) {
+            assert_eq!(v.get("fileId").and_then(|f| f.as_str()), Some(id.as_str()));
+        }
         let _ = Entry::hydrated(
             raw,
             HeaderValue::from_static("application/json"),
