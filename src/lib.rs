@@ -56,6 +56,9 @@ pub mod demo;
 pub(crate) mod error;
 pub mod file_id;
 pub(crate) mod framing;
+// Entry points for the fuzz targets (fuzz/) and their corpus replay test; not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub(crate) mod gateway;
 pub(crate) mod header_arena;
 pub(crate) mod headers;

@@ -13,6 +13,7 @@
 #   tests/run.sh obs      build + observability pack only
 #   tests/run.sh browser  build + the headless-Chromium frontend test (tests/browser)
 #   tests/run.sh soak     build + the one-minute soak under faults (benches/soak.sh)
+#   tests/run.sh fuzz     fuzz every cargo-fuzz target for FUZZ_SECONDS (default 60) each
 #
 # Needs only the Rust toolchain, gcc and python3 (python3-venv is installed with apt-get when
 # missing and running as root). The venv lives in target/sdk-venv and is reused. The Rust tests
@@ -26,13 +27,13 @@ cd "$ROOT"
 
 MODE="${1:-all}"
 case "$MODE" in
-  all | lint | rust | sdk | obs | browser | soak) shift || true ;;
+  all | lint | rust | sdk | obs | browser | soak | fuzz) shift || true ;;
   -h | --help)
-    sed -n '2,14p' "$0"
+    sed -n '2,18p' "$0"
     exit 0
     ;;
   *)
-    echo "usage: tests/run.sh [all|lint|rust|sdk|obs|browser|soak] [pytest args...]" >&2
+    echo "usage: tests/run.sh [all|lint|rust|sdk|obs|browser|soak|fuzz] [pytest args...]" >&2
     exit 2
     ;;
 esac
@@ -224,7 +225,41 @@ soak_tests() {
     bash "$ROOT/benches/soak.sh"
 }
 
+# Fuzzing (not part of `all`; the corpus and past crashes replay in the Rust tests): each
+# target of fuzz/ for FUZZ_SECONDS, one process, on the stable toolchain (RUSTC_BOOTSTRAP=1 lets
+# it take the nightly-only sanitizer flags; no sanitizer: hydrant has no unsafe code, and
+# debug assertions catch overflow). New inputs go to fuzz/corpus-work/ (git-ignored), the
+# committed fuzz/corpus/ is read only; a crash is kept in fuzz/artifacts/<target>/ and fails
+# the run: fix it and commit the input under fuzz/regressions/<target>/.
+fuzz_run() {
+  section "cargo fuzz (${FUZZ_SECONDS:-60} s per target)"
+  if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "cargo-fuzz missing: installing it"
+    cargo install cargo-fuzz --locked || return 1
+  fi
+  export RUSTC_BOOTSTRAP=1
+  local flags=(--sanitizer none --debug-assertions)
+  cargo fuzz build "${flags[@]}" || return 1
+  local failed=() t
+  for t in $(cargo fuzz list); do
+    mkdir -p "fuzz/corpus-work/$t"
+    section "fuzz $t"
+    cargo fuzz run "${flags[@]}" "$t" "fuzz/corpus-work/$t" "fuzz/corpus/$t" -- \
+      -max_total_time="${FUZZ_SECONDS:-60}" -max_len=16384 \
+      -rss_limit_mb=2048 -print_final_stats=1 || failed+=("$t")
+  done
+  if ((${#failed[@]})); then
+    echo "crashing targets: ${failed[*]} (inputs in fuzz/artifacts/)" >&2
+    return 1
+  fi
+}
+
 START=$SECONDS
+if [[ "$MODE" == fuzz ]]; then
+  fuzz_run || { section "FAILED: fuzz ($((SECONDS - START)) s)"; exit 1; }
+  section "fuzz passed in $((SECONDS - START)) s"
+  exit 0
+fi
 # Every stage runs even when an earlier one failed, so one run reports every failure.
 FAILED=()
 if [[ "$MODE" == all || "$MODE" == lint ]]; then

@@ -162,11 +162,18 @@ fn rendition(src: &Source, body: &Bytes, allow_http: bool) -> RenditionEntry {
 
 fn instant_at(now: Instant, now_unix: f64, unix: f64) -> Instant {
     match Duration::try_from_secs_f64(unix - now_unix) {
-        Ok(d) => now
-            .checked_add(d)
-            .unwrap_or(now + Duration::from_secs(86400 * 365)),
+        Ok(d) => after(now, d),
         Err(_) => now,
     }
+}
+
+/// The longest life anything in an entry is given: the config takes any duration for the TTLs
+/// (`max-ttl = 1000000000000d` parses), and `Instant + Duration` panics on overflow.
+const LONGEST: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// `now + d`, with `d` capped at [`LONGEST`] so it cannot overflow.
+fn after(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d.min(LONGEST)).unwrap_or(now)
 }
 
 const EMPTY: RenditionEntry = RenditionEntry {
@@ -191,14 +198,14 @@ impl Entry {
         let view = FileView::parse(&body)?;
         let now_unix = clock::unix_at(now);
         let f = policy::freshness(&view, now_unix, p);
-        let fresh_until = now + f.ttl;
+        let fresh_until = after(now, f.ttl);
         let stale_until = f
             .hard_expiry
-            .map(|exp| instant_at(now, now_unix, exp).min(now + p.max_ttl))
+            .map(|exp| instant_at(now, now_unix, exp).min(after(now, p.max_ttl)))
             .unwrap_or(fresh_until)
             .max(fresh_until);
         let refresh_at = (f.kind == EntryKind::Fresh && !f.ttl.is_zero())
-            .then(|| now + policy::refresh_ahead_offset(f.ttl));
+            .then(|| after(now, policy::refresh_ahead_offset(f.ttl)));
         let renditions = Rendition::ALL.map(|r| rendition(view.source(r), &body, allow_http));
         Ok(Entry {
             status: StatusCode::OK,
@@ -219,7 +226,7 @@ impl Entry {
     pub fn negative(body: &[u8], content_type: HeaderValue, now: Instant, p: &Policy) -> Entry {
         let body = Bytes::copy_from_slice(body);
         let content_type = own_content_type(&content_type);
-        let until = now + p.negative_ttl.min(p.max_ttl);
+        let until = after(now, p.negative_ttl.min(p.max_ttl));
         Entry {
             status: StatusCode::NOT_FOUND,
             body,
@@ -518,6 +525,33 @@ mod tests {
         let other = HeaderValue::from_static("application/json; charset=utf-8");
         let e = Entry::hydrated(&b, other, now, &p, false).unwrap();
         assert_eq!(e.content_type(), "application/json; charset=utf-8");
+    }
+
+    /// Any TTL the config accepts builds an entry (an overflowing `Instant + Duration` used to
+    /// panic on the first hydrate); lives are capped at a century.
+    #[test]
+    fn huge_ttls_do_not_overflow() {
+        let now = clock::now();
+        let p = Policy {
+            margin: Duration::ZERO,
+            pending_ttl: Duration::MAX,
+            negative_ttl: Duration::MAX,
+            max_ttl: Duration::MAX,
+        };
+        let far = r#"{"downloadSource":{"status":"ready","url":"https://h/d","expiresAt":1e300}}"#;
+        for body in [
+            far,
+            "{}",
+            r#"{"downloadSource":{"status":"ready","url":"https://h/d"}}"#,
+        ] {
+            let ct = HeaderValue::from_static("application/json");
+            let e = Entry::hydrated(body.as_bytes(), ct, now, &p, false).unwrap();
+            assert!(e.is_fresh(now));
+            assert_eq!(e.fresh_until - now, LONGEST, "{body}");
+            assert!(e.stale_until >= e.fresh_until);
+        }
+        let n = Entry::negative(b"{}", HeaderValue::from_static("application/json"), now, &p);
+        assert_eq!(n.fresh_until - now, LONGEST);
     }
 
     #[tokio::test]

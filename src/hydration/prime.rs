@@ -79,18 +79,24 @@ struct IdOnly<'a> {
 /// The file objects (id, raw JSON bytes) embedded in a response or webhook body. Bodies of
 /// any other shape yield nothing; nothing here fails loudly, priming is best effort.
 pub(crate) fn embedded_files(body: &[u8]) -> Vec<(FileId, &[u8])> {
+    // serde's derived structs also read JSON arrays, by position (`[[{..}]]` would be
+    // `{"files":[{..}]}`, `["a"]` a file with id "a"): only objects are envelopes and files.
+    if body.trim_ascii_start().first() != Some(&b'{') {
+        return Vec::new();
+    }
     let Ok(env) = serde_json::from_slice::<Envelope>(body) else {
         return Vec::new();
     };
     let mut raws: Vec<&RawValue> = Vec::new();
     raws.extend(env.files.into_iter().flatten());
     raws.extend(env.file);
-    for item in env.results.into_iter().flatten() {
+    for item in env.results.into_iter().flatten().filter(|i| is_object(i)) {
         if let Ok(Holder { file: Some(f) }) = serde_json::from_str::<Holder>(item.get()) {
             raws.push(f);
         }
     }
     raws.into_iter()
+        .filter(|raw| is_object(raw))
         .filter_map(|raw| {
             let id = serde_json::from_str::<IdOnly>(raw.get()).ok()?.file_id?;
             Some((FileId::parse(&id)?, raw.get().as_bytes()))
@@ -98,9 +104,36 @@ pub(crate) fn embedded_files(body: &[u8]) -> Vec<(FileId, &[u8])> {
         .collect()
 }
 
+/// A raw value's text is exactly the value, without surrounding whitespace.
+fn is_object(raw: &RawValue) -> bool {
+    raw.get().starts_with('{')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Arrays are not read as envelopes, holders or files by position (found by fuzzing:
+    /// `[[["files"]]]` gave a "file" `["files"]` with id `files`).
+    #[test]
+    fn only_objects_are_envelopes_and_files() {
+        for body in [
+            &br#"[[["files"]]]"#[..],
+            br#"[[{"fileId":"a","x":1}]]"#,
+            br#"{"files":[["a"]]}"#,
+            br#"{"results":[[{"fileId":"a"}]]}"#,
+            br#"{"file":["a"]}"#,
+            br#"{"results":[{"file":["a"]}]}"#,
+        ] {
+            assert!(
+                embedded_files(body).is_empty(),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let ok = br#" {"results":[{"file":{"fileId":"a"}}],"files":[{"fileId":"b"}]}"#;
+        assert_eq!(embedded_files(ok).len(), 2);
+    }
 
     #[test]
     fn finds_files_in_every_shape() {

@@ -4,10 +4,11 @@
 //! checks, not a StorageFile parse.
 //!
 //! Deadlines travel as Unix seconds, so a replica that reads an entry ages it from the original
-//! upstream fetch, not from when it read it. Layout (little endian): `hyd1`, status `u16`, kind
+//! upstream fetch, not from when it read it. Layout (little endian): `hyd2`, status `u16`, kind
 //! `u8`, created / fresh-until / stale-until / refresh-at as `f64` (NaN: none), content type
-//! (`u16` length + bytes; 0: JSON), five renditions (status `u8`, expiry `u32`, place), the
-//! body (`u32` length + bytes).
+//! (`u32` length + bytes; 0: JSON), five renditions (status `u8`, expiry `u32`, place), the
+//! body (`u32` length + bytes). Every length is a `u32`: `hyd1` wrote the content type's and a
+//! copied URL's as `u16`, so a content type over 64 KiB was cut and its entry never decoded.
 
 use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::time::Duration;
@@ -21,7 +22,7 @@ use crate::hydration::entry::{Entry, Kind, Place, RenditionEntry};
 use crate::hydration::file::SourceStatus;
 use crate::hydration::policy::EntryKind;
 
-const MAGIC: &[u8; 4] = b"hyd1";
+const MAGIC: &[u8; 4] = b"hyd2";
 
 /// The instant at Unix time `unix`, seen from `now`.
 fn instant_of(unix: f64, now: Instant, now_unix: f64) -> Option<Instant> {
@@ -79,7 +80,7 @@ pub(crate) fn encode(e: &Entry) -> Vec<u8> {
         out.extend_from_slice(&v.to_le_bytes());
     }
     let ct = e.content_type.as_deref().map_or(&[][..], |v| v.as_bytes());
-    out.extend_from_slice(&(ct.len() as u16).to_le_bytes());
+    out.extend_from_slice(&len32(ct.len()).to_le_bytes());
     out.extend_from_slice(ct);
     for r in &e.renditions {
         out.push(status_code(r.status));
@@ -93,15 +94,21 @@ pub(crate) fn encode(e: &Entry) -> Vec<u8> {
             }
             Place::Copied(v) => {
                 out.push(2);
-                out.extend_from_slice(&(v.len() as u16).to_le_bytes());
+                out.extend_from_slice(&len32(v.len()).to_le_bytes());
                 out.extend_from_slice(v.as_bytes());
             }
             Place::Unsafe => out.push(3),
         }
     }
-    out.extend_from_slice(&(e.body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&len32(e.body.len()).to_le_bytes());
     out.extend_from_slice(&e.body);
     out
+}
+
+/// A length as written: bodies are capped far below 4 GiB and header values are smaller still,
+/// so the saturation (which makes the value refused on decode) is never reached.
+fn len32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Reads the encoding back, refusing anything malformed.
@@ -152,7 +159,7 @@ pub(crate) fn decode(bytes: &[u8], now: Instant) -> Option<Entry> {
     let fresh_until = instant_of(r.f64()?, now, now_unix)?;
     let stale_until = instant_of(r.f64()?, now, now_unix)?;
     let refresh_at = instant_of(r.f64()?, now, now_unix);
-    let ct_len = r.u16()? as usize;
+    let ct_len = r.u32()? as usize;
     let content_type = match ct_len {
         0 => None,
         n => Some(Box::new(HeaderValue::from_bytes(r.take(n)?).ok()?)),
@@ -168,7 +175,7 @@ pub(crate) fn decode(bytes: &[u8], now: Instant) -> Option<Entry> {
                 len: r.u32()?,
             },
             2 => {
-                let n = r.u16()? as usize;
+                let n = r.u32()? as usize;
                 Place::Copied(Box::new(HeaderValue::from_bytes(r.take(n)?).ok()?))
             }
             3 => Place::Unsafe,
@@ -277,6 +284,35 @@ mod tests {
         assert_eq!(d.status, StatusCode::NOT_FOUND);
         assert_eq!(d.body, e.body);
         assert!(!d.is_servable_stale(now));
+    }
+
+    /// A content type over 64 KiB round-trips (`hyd1` cut its length to `u16`, so such an
+    /// entry was written to the shared tier and never read back), next to a copied URL.
+    #[test]
+    fn values_over_64_kib_round_trip() {
+        let now = clock::now();
+        let exp = clock::unix_at(now) + 3600.0;
+        let url = "https://cdn.example/d?k=1";
+        // Written with `\/` escapes, so the URL is not in the body verbatim: a copied place.
+        let body = format!(
+            r#"{{"fileId":"f","downloadSource":{{"status":"ready","url":"{}","expiresAt":{exp}}}}}"#,
+            url.replace('/', "\\/")
+        );
+        let ct = format!("application/json; x={}", "b".repeat(70_000));
+        let e = Entry::hydrated(
+            body.as_bytes(),
+            HeaderValue::from_str(&ct).unwrap(),
+            now,
+            &Policy::default(),
+            false,
+        )
+        .unwrap();
+        let d = decode(&encode(&e), now).expect("decodes");
+        assert_eq!(d.content_type(), e.content_type());
+        match d.location(Rendition::Download) {
+            crate::hydration::entry::Location::Ready(v) => assert_eq!(v.to_str().unwrap(), url),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -49,7 +49,7 @@ const KNOWN_EVENTS: &[&str] = &[
 ];
 
 /// A bounded metric label for an event name.
-fn event_label(event: Option<&str>) -> &'static str {
+pub(crate) fn event_label(event: Option<&str>) -> &'static str {
     event
         .and_then(|e| KNOWN_EVENTS.iter().find(|k| **k == e).copied())
         .unwrap_or("other")
@@ -206,7 +206,27 @@ fn ack(body: serde_json::Value) -> Response<Body> {
     resp
 }
 
-/// Handle one delivery.
+/// What the handler reads of a verified body: the event name (`event`, else `type`) and the
+/// `fileId` a failure event drops.
+pub(crate) struct Payload {
+    pub(crate) event: Option<String>,
+    pub(crate) failed_file: Option<FileId>,
+}
+
+impl Payload {
+    /// `None` when the body is not a JSON object (a `400`).
+    pub(crate) fn parse(bytes: &[u8]) -> Option<Payload> {
+        let serde_json::Value::Object(map) = serde_json::from_slice(bytes).ok()? else {
+            return None;
+        };
+        let field = |k: &str| map.get(k).and_then(|v| v.as_str());
+        Some(Payload {
+            event: field("event").or_else(|| field("type")).map(str::to_owned),
+            failed_file: field("fileId").and_then(FileId::parse),
+        })
+    }
+}
+
 /// Handle one delivery; what it primes or drops belongs to `tenant` (the proxy key's).
 pub(crate) async fn handle(
     hooks: &Webhooks,
@@ -248,15 +268,11 @@ pub(crate) async fn handle(
             return Err(e.into());
         }
     };
-    let payload = match serde_json::from_slice::<serde_json::Value>(&bytes) {
-        Ok(serde_json::Value::Object(map)) => map,
-        _ => {
-            hooks.count("other", "rejected_not_object");
-            return Err(Error::BadRequest("Webhook body must be a JSON object."));
-        }
+    let Some(payload) = Payload::parse(&bytes) else {
+        hooks.count("other", "rejected_not_object");
+        return Err(Error::BadRequest("Webhook body must be a JSON object."));
     };
-    let field = |k: &str| payload.get(k).and_then(|v| v.as_str());
-    let event_name = field("event").or_else(|| field("type"));
+    let event_name = payload.event.as_deref();
     let event = event_label(event_name);
     hooks.count(event, "verified");
 
@@ -319,7 +335,7 @@ pub(crate) async fn handle(
     if let Some(tenant) = tenant {
         match event_name {
             Some("file.upload.failed" | "file.analysis_failed") => {
-                if let Some(file) = field("fileId").and_then(FileId::parse) {
+                if let Some(file) = payload.failed_file {
                     hydrator.remove(Key { tenant, file }).await;
                     invalidated = true;
                     hooks.count(event, "invalidated");

@@ -29,6 +29,7 @@ mod cli_serve;
 mod cli_sign_demo;
 mod cluster;
 mod cors;
+mod fuzz_corpus;
 mod gateway;
 mod gateway_failures;
 mod gateway_proxy;

@@ -1,0 +1,3 @@
+#![no_main]
+// See hydrant::fuzzing::entry for what this target drives and asserts.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| hydrant::fuzzing::entry(data));
