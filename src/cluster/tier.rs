@@ -49,12 +49,10 @@ impl Cluster {
         Some(Arc::new(entry))
     }
 
-    /// Record that `tenant` has entries, before any fill of it starts: an invalidation that
-    /// lists the tenants after this moves the fill's epoch on and so fences it, and one that
-    /// listed them before started before the fill, which then fetches the new state.
-    async fn register_tenant(&self, key: &Key, deadline: Instant) -> Option<()> {
+    /// Queue on `pipe` the commands that add `key`'s tenant to the set of tenants with
+    /// entries (and keep the set alive).
+    fn add_tenant(&self, pipe: &mut redis::Pipeline, key: &Key) {
         let tenants = self.global_key("tenants");
-        let mut pipe = redis::pipe();
         pipe.cmd("SADD")
             .arg(&tenants)
             .arg(key.tenant.hex())
@@ -63,6 +61,14 @@ impl Cluster {
             .arg(&tenants)
             .arg(TENANTS_TTL_MS)
             .ignore();
+    }
+
+    /// Record that `tenant` has entries, before any fill of it starts: an invalidation that
+    /// lists the tenants after this moves the fill's epoch on and so fences it, and one that
+    /// listed them before started before the fill, which then fetches the new state.
+    async fn register_tenant(&self, key: &Key, deadline: Instant) -> Option<()> {
+        let mut pipe = redis::pipe();
+        self.add_tenant(&mut pipe, key);
         let mut conn = self.conn();
         self.run("tenants", deadline, pipe.query_async::<()>(&mut conn))
             .await
@@ -209,18 +215,10 @@ impl Cluster {
             }
             None => return,
         }
-        let tenants = self.global_key("tenants");
         let mut pipe = redis::pipe();
         if ticket_token_empty {
             // A priming store: no fill registered the tenant.
-            pipe.cmd("SADD")
-                .arg(&tenants)
-                .arg(key.tenant.hex())
-                .ignore()
-                .cmd("PEXPIRE")
-                .arg(&tenants)
-                .arg(TENANTS_TTL_MS)
-                .ignore();
+            self.add_tenant(&mut pipe, &key);
         }
         pipe.cmd("PUBLISH")
             .arg(self.channel("fill"))

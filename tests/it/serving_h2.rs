@@ -157,27 +157,42 @@ where
     ended
 }
 
+/// Write batches of 100 units made by `unit` until the attack is noticed (`done`), 100,000
+/// units in all or 20 s have passed, or the server stops reading; the units sent, counting
+/// from `sent`.
+async fn flood(
+    w: &mut OwnedWriteHalf,
+    done: &AtomicBool,
+    mut sent: usize,
+    mut unit: impl FnMut(&mut Vec<u8>),
+) -> usize {
+    let end = Instant::now() + Duration::from_secs(20);
+    while !done.load(Ordering::SeqCst) && sent < 100_000 && Instant::now() < end {
+        let mut batch = Vec::new();
+        for _ in 0..100 {
+            unit(&mut batch);
+            sent += 1;
+        }
+        if w.write_all(&batch).await.is_err() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    sent
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_h2_rapid_reset_flood_loses_its_connection_while_others_are_served() {
     let ended = attacked_connection_is_dropped(|mut w, done| async move {
         // HEADERS then RST_STREAM(CANCEL) on streams 1, 3, 5, ... in batches of 100 pairs, at
         // most 100,000 pairs or 20 s.
         let mut stream = 1u32;
-        let mut sent = 0;
-        let end = Instant::now() + Duration::from_secs(20);
-        while !done.load(Ordering::SeqCst) && sent < 100_000 && Instant::now() < end {
-            let mut batch = Vec::new();
-            for _ in 0..100 {
-                batch.extend(frame(HEADERS, END_HEADERS | END_STREAM, stream, GET_BLOCK));
-                batch.extend(frame(RST_STREAM, 0, stream, &CANCEL.to_be_bytes()));
-                stream += 2;
-                sent += 1;
-            }
-            if w.write_all(&batch).await.is_err() {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
+        let sent = flood(&mut w, &done, 0, |batch| {
+            batch.extend(frame(HEADERS, END_HEADERS | END_STREAM, stream, GET_BLOCK));
+            batch.extend(frame(RST_STREAM, 0, stream, &CANCEL.to_be_bytes()));
+            stream += 2;
+        })
+        .await;
         (sent, w)
     })
     .await;
@@ -191,25 +206,17 @@ async fn an_h2_continuation_flood_loses_its_connection_while_others_are_served()
     let ended = attacked_connection_is_dropped(|mut w, done| async move {
         // A header block that never ends: HEADERS without END_HEADERS, then CONTINUATION
         // frames without it, in batches of 100, at most 100,000 frames or 20 s.
-        let mut sent = 1;
+        let sent = 1;
         if w.write_all(&frame(HEADERS, END_STREAM, 1, &GET_BLOCK[..3]))
             .await
             .is_err()
         {
             return (sent, w);
         }
-        let end = Instant::now() + Duration::from_secs(20);
-        while !done.load(Ordering::SeqCst) && sent < 100_000 && Instant::now() < end {
-            let mut batch = Vec::new();
-            for _ in 0..100 {
-                batch.extend(frame(CONTINUATION, 0, 1, &[]));
-                sent += 1;
-            }
-            if w.write_all(&batch).await.is_err() {
-                break;
-            }
-            tokio::task::yield_now().await;
-        }
+        let sent = flood(&mut w, &done, sent, |batch| {
+            batch.extend(frame(CONTINUATION, 0, 1, &[]));
+        })
+        .await;
         (sent, w)
     })
     .await;
