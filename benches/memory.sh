@@ -7,6 +7,11 @@
 # Knobs (defaults in brackets):
 #   MEM_ENTRIES [100000]  entries primed (the simulator seeds at most 100,000 files per account)
 #   LOAD_SECONDS [60]     length of the load run     SAMPLE_EVERY [5]  RSS sample period (s)
+#   MEM_SEED_SKIPPED [preview,hls,thumbnail]  renditions the seeded files have skipped and
+#   MEM_DESCRIPTION_BYTES [280]  the length of their description (the simulator's --seed-skipped
+#                         and --seed-description-bytes): together a 1,536-byte hydrated body
+#                         (± 3 B), the 1.5 KB StorageFile the target is set for. Both empty/0:
+#                         the simulator's own 2.4 KB body with four signed URLs.
 #   SKIP_BUILD, SKIP_INSTALL, RESULTS_DIR, KEEP_WORKDIR, HYDRANT_BIN as in compare.sh
 #
 # Method: start the simulator (100,000 files for each of the two accounts) and hydrant (limiter
@@ -45,7 +50,10 @@ prime() {
         -K "$list" | awk '{c[$1]++; b += $2} END {for (k in c) printf "%s×%d,", k, c[k]; printf " %d\n", b}'
 }
 
-start_sim --seed-files 100000
+SEED_SKIPPED="${MEM_SEED_SKIPPED-preview,hls,thumbnail}"
+DESCRIPTION_BYTES="${MEM_DESCRIPTION_BYTES:-280}"
+start_sim --seed-files 100000 --seed-description-bytes "$DESCRIPTION_BYTES" \
+    ${SEED_SKIPPED:+--seed-skipped "$SEED_SKIPPED"}
 start_hydrant hydrant --cache-max-bytes 1GiB
 
 log "warm-up: 1000 beta entries"
@@ -92,7 +100,7 @@ log "RSS samples (MB): $series"
 log "$drift"
 
 {
-    echo "Memory — $(date -u +%Y-%m-%d); $(nproc) CPUs, $(cpu_model)"
+    echo "Memory — $(date -u +%Y-%m-%d); $(nproc) CPUs, $(cpu_model); seeded files: skipped ${SEED_SKIPPED:-none}, description $DESCRIPTION_BYTES B"
     echo
     echo "| measurement | result | target |"
     echo "|---|---|---|"

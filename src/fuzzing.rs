@@ -211,11 +211,11 @@ pub fn entry(data: &[u8]) {
     let Ok(view) = FileView::parse(body) else {
         panic!("an entry was built from a body the view refuses");
     };
-    let ttl = e.fresh_until.saturating_duration_since(now);
+    let ttl = e.fresh_until().saturating_duration_since(now);
     assert!(ttl <= p.max_ttl, "fresh for {ttl:?} > max {:?}", p.max_ttl);
-    assert!(e.stale_until >= e.fresh_until);
-    if let Some(at) = e.refresh_at {
-        assert!(at <= e.fresh_until);
+    assert!(e.stale_until() >= e.fresh_until());
+    if let Some(at) = e.refresh_at() {
+        assert!(at <= e.fresh_until());
     }
     let margin = p.margin.as_secs_f64();
     for r in Rendition::ALL {
@@ -556,9 +556,9 @@ pub fn wire(data: &[u8]) {
         let diff = if a > b { a - b } else { b - a };
         diff <= Duration::from_millis(1).max(b.saturating_duration_since(now) / 1_000_000)
     };
-    assert!(close(d.fresh_until, e.fresh_until));
-    assert!(close(d.stale_until, e.stale_until));
-    assert_eq!(d.refresh_at.is_some(), e.refresh_at.is_some());
+    assert!(close(d.fresh_until(), e.fresh_until()));
+    assert!(close(d.stale_until(), e.stale_until()));
+    assert_eq!(d.refresh_at().is_some(), e.refresh_at().is_some());
     for r in Rendition::ALL {
         assert_eq!(d.rendition(r).status, e.rendition(r).status);
         assert_eq!(d.rendition(r).expiry(), e.rendition(r).expiry());

@@ -180,9 +180,9 @@ impl Cluster {
         // The Redis TTL is the URLs' real expiry (already capped by max_ttl), or the
         // negative TTL for a remembered 404: nothing outlives its URLs in Redis.
         let until = if entry.status == http::StatusCode::NOT_FOUND {
-            entry.fresh_until
+            entry.fresh_until()
         } else {
-            entry.stale_until
+            entry.stale_until()
         };
         let ttl_ms = until.saturating_duration_since(now).as_millis() as u64;
         if ttl_ms == 0 {
@@ -201,7 +201,7 @@ impl Cluster {
             .arg(wire::encode(&entry))
             .arg(ttl_ms)
             .arg(unix_ms(entry.created))
-            .arg(unix_ms(entry.fresh_until))
+            .arg(unix_ms(entry.fresh_until()))
             .arg(epoch)
             .arg(token);
         let stored = self

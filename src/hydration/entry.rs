@@ -86,18 +86,24 @@ pub struct Entry {
     /// The upstream's `Content-Type` when it is not plain `application/json` (see
     /// [`Entry::content_type`]): 8 bytes per entry instead of 40.
     pub(super) content_type: Option<Box<HeaderValue>>,
-    /// When it was stored.
+    /// When it was stored. The deadlines below are milliseconds after it: 4 bytes each
+    /// instead of a 16-byte `Instant`, which keeps `Entry` (with its ready download
+    /// `Location`) in one 256-byte allocator size class; see [`Entry::fresh_until`].
     pub created: Instant,
-    /// Served as fresh (`HIT`) before this.
-    pub fresh_until: Instant,
-    /// Served as `STALE` on upstream failure before this: the URLs' real expiry.
-    pub stale_until: Instant,
-    /// Reads after this start one background refresh.
-    pub refresh_at: Option<Instant>,
+    /// Served as fresh (`HIT`) before `created` + this.
+    fresh_ms: u32,
+    /// Served as `STALE` on upstream failure before `created` + this: the URLs' real expiry.
+    stale_ms: u32,
+    /// Reads after `created` + this start one background refresh; [`NO_REFRESH`] for none.
+    refresh_ms: u32,
     /// What kind of entry.
     pub kind: Kind,
     /// Per rendition, indexed by `Rendition::index`.
     pub renditions: [RenditionEntry; 5],
+    /// The download rendition's `Location`, ready to send: the default of every redirect, so
+    /// its ≈ 250 bytes are validated once here rather than on each hit (≈ 320 instructions a
+    /// redirect, for 40 B per entry). `None` when it has no usable URL.
+    pub(super) download: Option<HeaderValue>,
     pub(super) refreshing: AtomicBool,
     /// The last whole second of the entry's life (plus one; 0 = never) in which a read was
     /// reported to the store's eviction policy (see [`Entry::claim_touch`]).
@@ -160,20 +166,56 @@ fn rendition(src: &Source, body: &Bytes, allow_http: bool) -> RenditionEntry {
     }
 }
 
-fn instant_at(now: Instant, now_unix: f64, unix: f64) -> Instant {
-    match Duration::try_from_secs_f64(unix - now_unix) {
-        Ok(d) => after(now, d),
-        Err(_) => now,
+/// From `now_unix` to `unix` (zero when it is past, or not a number).
+fn until(now_unix: f64, unix: f64) -> Duration {
+    Duration::try_from_secs_f64(unix - now_unix).unwrap_or(Duration::ZERO)
+}
+
+/// The longest life anything in an entry is given, ≈ 49.7 days: its deadlines are kept as
+/// `u32` milliseconds after `created`. The config takes any duration for the TTLs
+/// (`max-ttl = 1000000000000d` parses); signed URLs live 7 days at most.
+pub const LONGEST: Duration = Duration::from_millis(MAX_MS as u64);
+const MAX_MS: u32 = u32::MAX - 1;
+/// `refresh_ms` of an entry that is never refreshed ahead.
+const NO_REFRESH: u32 = u32::MAX;
+
+/// `d` in whole milliseconds (rounded down: a deadline is early, never late), at most
+/// [`LONGEST`].
+fn ms(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).map_or(MAX_MS, |m| m.min(MAX_MS))
+}
+
+/// The offset of `at` after `created`, for entries whose deadlines arrive as `Instant`s (the
+/// shared tier's wire form); a deadline before `created` is `created` itself.
+pub(super) fn offset(created: Instant, at: Instant) -> u32 {
+    ms(at.saturating_duration_since(created))
+}
+
+/// The `Location` a rendition's place gives, made from the body (see [`Entry::location`]).
+fn location_at(place: &Place, body: &Bytes) -> Location {
+    match place {
+        Place::None => Location::None,
+        Place::Unsafe => Location::Unsafe,
+        Place::Copied(v) => Location::Ready((**v).clone()),
+        Place::InBody { at, len } => {
+            let (at, len) = (*at as usize, *len as usize);
+            body.get(at..at + len)
+                .map(|_| body.slice(at..at + len))
+                .and_then(|b| HeaderValue::from_maybe_shared(b).ok())
+                .map_or(Location::Unsafe, Location::Ready)
+        }
     }
 }
 
-/// The longest life anything in an entry is given: the config takes any duration for the TTLs
-/// (`max-ttl = 1000000000000d` parses), and `Instant + Duration` panics on overflow.
-const LONGEST: Duration = Duration::from_secs(100 * 365 * 86_400);
-
-/// `now + d`, with `d` capped at [`LONGEST`] so it cannot overflow.
-fn after(now: Instant, d: Duration) -> Instant {
-    now.checked_add(d.min(LONGEST)).unwrap_or(now)
+/// [`Entry::download`] for an entry with these renditions and body.
+pub(super) fn ready_download(
+    renditions: &[RenditionEntry; 5],
+    body: &Bytes,
+) -> Option<HeaderValue> {
+    match location_at(&renditions[Rendition::Download.index()].place, body) {
+        Location::Ready(v) => Some(v),
+        Location::None | Location::Unsafe => None,
+    }
 }
 
 const EMPTY: RenditionEntry = RenditionEntry {
@@ -198,24 +240,29 @@ impl Entry {
         let view = FileView::parse(&body)?;
         let now_unix = clock::unix_at(now);
         let f = policy::freshness(&view, now_unix, p);
-        let fresh_until = after(now, f.ttl);
-        let stale_until = f
+        let fresh_ms = ms(f.ttl);
+        let stale_ms = f
             .hard_expiry
-            .map(|exp| instant_at(now, now_unix, exp).min(after(now, p.max_ttl)))
-            .unwrap_or(fresh_until)
-            .max(fresh_until);
-        let refresh_at = (f.kind == EntryKind::Fresh && !f.ttl.is_zero())
-            .then(|| after(now, policy::refresh_ahead_offset(f.ttl)));
+            .map(|exp| ms(until(now_unix, exp).min(p.max_ttl)))
+            .unwrap_or(fresh_ms)
+            .max(fresh_ms);
+        let refresh_ms = if f.kind == EntryKind::Fresh && !f.ttl.is_zero() {
+            ms(policy::refresh_ahead_offset(f.ttl))
+        } else {
+            NO_REFRESH
+        };
         let renditions = Rendition::ALL.map(|r| rendition(view.source(r), &body, allow_http));
+        let download = ready_download(&renditions, &body);
         Ok(Entry {
             status: StatusCode::OK,
             content_type,
             created: now,
-            fresh_until,
-            stale_until,
-            refresh_at,
+            fresh_ms,
+            stale_ms,
+            refresh_ms,
             kind: Kind::File(f.kind),
             renditions,
+            download,
             body,
             refreshing: AtomicBool::new(false),
             touched: AtomicU32::new(0),
@@ -226,35 +273,86 @@ impl Entry {
     pub fn negative(body: &[u8], content_type: HeaderValue, now: Instant, p: &Policy) -> Entry {
         let body = Bytes::copy_from_slice(body);
         let content_type = own_content_type(&content_type);
-        let until = after(now, p.negative_ttl.min(p.max_ttl));
+        let until = ms(p.negative_ttl.min(p.max_ttl));
         Entry {
             status: StatusCode::NOT_FOUND,
             body,
             content_type,
             created: now,
-            fresh_until: until,
-            stale_until: until,
-            refresh_at: None,
+            fresh_ms: until,
+            stale_ms: until,
+            refresh_ms: NO_REFRESH,
             kind: Kind::Negative,
             renditions: [EMPTY; 5],
+            download: None,
             refreshing: AtomicBool::new(false),
             touched: AtomicU32::new(0),
         }
     }
 
+    /// Built from the shared tier's wire form: the deadlines as `Instant`s.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn decoded(
+        status: StatusCode,
+        body: Bytes,
+        content_type: Option<Box<HeaderValue>>,
+        kind: Kind,
+        renditions: [RenditionEntry; 5],
+        created: Instant,
+        (fresh_until, stale_until, refresh_at): (Instant, Instant, Option<Instant>),
+    ) -> Entry {
+        let download = ready_download(&renditions, &body);
+        Entry {
+            status,
+            body,
+            content_type,
+            created,
+            fresh_ms: offset(created, fresh_until),
+            stale_ms: offset(created, stale_until),
+            refresh_ms: refresh_at.map_or(NO_REFRESH, |at| offset(created, at)),
+            kind,
+            renditions,
+            download,
+            refreshing: AtomicBool::new(false),
+            touched: AtomicU32::new(0),
+        }
+    }
+
+    /// `created` + `ms` milliseconds (`created` itself if that would overflow the clock).
+    fn at(&self, ms: u32) -> Instant {
+        self.created
+            .checked_add(Duration::from_millis(u64::from(ms)))
+            .unwrap_or(self.created)
+    }
+
+    /// Served as fresh (`HIT`) before this.
+    pub fn fresh_until(&self) -> Instant {
+        self.at(self.fresh_ms)
+    }
+
+    /// Served as `STALE` on upstream failure before this: the URLs' real expiry.
+    pub fn stale_until(&self) -> Instant {
+        self.at(self.stale_ms)
+    }
+
+    /// Reads after this start one background refresh.
+    pub fn refresh_at(&self) -> Option<Instant> {
+        (self.refresh_ms != NO_REFRESH).then(|| self.at(self.refresh_ms))
+    }
+
     /// Fresh at `now`.
     pub fn is_fresh(&self, now: Instant) -> bool {
-        now < self.fresh_until
+        now < self.fresh_until()
     }
 
     /// May be served as `STALE` at `now` (its URLs are still genuinely valid).
     pub fn is_servable_stale(&self, now: Instant) -> bool {
-        self.kind != Kind::Negative && now < self.stale_until
+        self.kind != Kind::Negative && now < self.stale_until()
     }
 
     /// Worth keeping at all.
     pub fn is_storable(&self, now: Instant) -> bool {
-        now < self.stale_until
+        now < self.stale_until()
     }
 
     /// Whether a file entry has at least one ready url (priming stores only those).
@@ -264,7 +362,7 @@ impl Entry {
 
     /// True once per entry when a read at `now` should start a background refresh.
     pub fn claim_refresh(&self, now: Instant) -> bool {
-        match self.refresh_at {
+        match self.refresh_at() {
             Some(at) if now >= at => !self.refreshing.swap(true, Ordering::Relaxed),
             _ => false,
         }
@@ -296,7 +394,7 @@ impl Entry {
 
     /// Remaining fresh life at `now`.
     pub fn fresh_left(&self, now: Instant) -> Duration {
-        self.fresh_until.saturating_duration_since(now)
+        self.fresh_until().saturating_duration_since(now)
     }
 
     /// One rendition.
@@ -304,21 +402,13 @@ impl Entry {
         &self.renditions[r.index()]
     }
 
-    /// Where `/files/{id}/redirect?rendition=r` sends the browser. A verbatim URL is a slice
-    /// of the body (a refcount, no copy); its bytes were checked when the entry was built.
+    /// Where `/files/{id}/redirect?rendition=r` sends the browser: the download rendition's
+    /// ready value, or a verbatim URL as a slice of the body (a refcount, no copy); their
+    /// bytes were checked when the entry was built.
     pub fn location(&self, r: Rendition) -> Location {
-        match &self.renditions[r.index()].place {
-            Place::None => Location::None,
-            Place::Unsafe => Location::Unsafe,
-            Place::Copied(v) => Location::Ready((**v).clone()),
-            Place::InBody { at, len } => {
-                let (at, len) = (*at as usize, *len as usize);
-                self.body
-                    .get(at..at + len)
-                    .map(|_| self.body.slice(at..at + len))
-                    .and_then(|b| HeaderValue::from_maybe_shared(b).ok())
-                    .map_or(Location::Unsafe, Location::Ready)
-            }
+        match (r, &self.download) {
+            (Rendition::Download, Some(v)) => Location::Ready(v.clone()),
+            _ => location_at(&self.renditions[r.index()].place, &self.body),
         }
     }
 
@@ -348,7 +438,7 @@ impl Entry {
 
     /// How long the store should keep it (garbage collection only; freshness is decided here).
     pub fn keep_for(&self, now: Instant) -> Duration {
-        self.stale_until.saturating_duration_since(now) + Duration::from_secs(1)
+        self.stale_until().saturating_duration_since(now) + Duration::from_secs(1)
     }
 }
 
@@ -409,12 +499,12 @@ mod tests {
         }
         assert!(d.expiry().is_some());
         assert!(e.rendition(Rendition::Thumbnail).expiry().is_none());
-        let ttl = e.fresh_until - now;
+        let ttl = e.fresh_until() - now;
         assert!(
             ttl <= Duration::from_secs(3540) && ttl > Duration::from_secs(3530),
             "{ttl:?}"
         );
-        assert!(e.stale_until - now >= Duration::from_secs(3599));
+        assert!(e.stale_until() - now >= Duration::from_secs(3599));
         assert_eq!(
             e.rendition(Rendition::Thumbnail).status,
             SourceStatus::Failed
@@ -422,7 +512,7 @@ mod tests {
         assert!(matches!(e.location(Rendition::Hls), Location::None));
         assert!(!e.rendition(Rendition::Hls).has_location());
         assert!(d.has_location());
-        assert!(e.refresh_at.unwrap() > now + Duration::from_secs(3000));
+        assert!(e.refresh_at().unwrap() > now + Duration::from_secs(3000));
     }
 
     #[tokio::test]
@@ -547,11 +637,34 @@ mod tests {
             let ct = HeaderValue::from_static("application/json");
             let e = Entry::hydrated(body.as_bytes(), ct, now, &p, false).unwrap();
             assert!(e.is_fresh(now));
-            assert_eq!(e.fresh_until - now, LONGEST, "{body}");
-            assert!(e.stale_until >= e.fresh_until);
+            assert_eq!(e.fresh_until() - now, LONGEST, "{body}");
+            assert!(e.stale_until() >= e.fresh_until());
         }
         let n = Entry::negative(b"{}", HeaderValue::from_static("application/json"), now, &p);
-        assert_eq!(n.fresh_until - now, LONGEST);
+        assert_eq!(n.fresh_until() - now, LONGEST);
+    }
+
+    #[test]
+    fn an_entry_and_its_arc_counters_fit_one_256_byte_size_class() {
+        // 100,000s of entries: one size class up (320 B) would cost 64 B each.
+        let size = std::mem::size_of::<Entry>();
+        assert!(size + 2 * std::mem::size_of::<usize>() <= 256, "{size}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deadlines_are_whole_milliseconds_after_created_rounded_down() {
+        let now = clock::now();
+        let p = Policy {
+            max_ttl: Duration::from_micros(2_500_999),
+            ..Policy::default()
+        };
+        let n = Entry::negative(b"{}", HeaderValue::from_static("application/json"), now, &p);
+        assert_eq!(n.fresh_until() - now, Duration::from_millis(2_500));
+        assert!(n.is_fresh(now + Duration::from_micros(2_499_999)));
+        assert!(!n.is_fresh(now + Duration::from_millis(2_500)));
+        assert_eq!(n.refresh_at(), None);
+        assert_eq!(offset(now, now - Duration::from_secs(1)), 0);
+        assert_eq!(offset(now, now + Duration::from_secs(86_400 * 365)), MAX_MS);
     }
 
     #[tokio::test]
@@ -559,7 +672,7 @@ mod tests {
         let e = entry_with("https://c/x");
         let now = e.created;
         assert!(!e.claim_refresh(now));
-        let late = e.refresh_at.unwrap();
+        let late = e.refresh_at().unwrap();
         assert!(e.claim_refresh(late));
         assert!(!e.claim_refresh(late));
         e.release_refresh();

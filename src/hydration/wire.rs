@@ -10,7 +10,6 @@
 //! body (`u32` length + bytes). Every length is a `u32`: `hyd1` wrote the content type's and a
 //! copied URL's as `u16`, so a content type over 64 KiB was cut and its entry never decoded.
 
-use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -72,9 +71,9 @@ pub(crate) fn encode(e: &Entry) -> Vec<u8> {
     });
     for t in [
         Some(e.created),
-        Some(e.fresh_until),
-        Some(e.stale_until),
-        e.refresh_at,
+        Some(e.fresh_until()),
+        Some(e.stale_until()),
+        e.refresh_at(),
     ] {
         let v = t.map_or(f64::NAN, clock::unix_at);
         out.extend_from_slice(&v.to_le_bytes());
@@ -200,19 +199,15 @@ pub(crate) fn decode(bytes: &[u8], now: Instant) -> Option<Entry> {
         }
     }
     let renditions: [RenditionEntry; 5] = places.try_into().ok()?;
-    Some(Entry {
+    Some(Entry::decoded(
         status,
         body,
         content_type,
-        created,
-        fresh_until,
-        stale_until,
-        refresh_at,
         kind,
         renditions,
-        refreshing: AtomicBool::new(false),
-        touched: AtomicU32::new(0),
-    })
+        created,
+        (fresh_until, stale_until, refresh_at),
+    ))
 }
 
 #[cfg(test)]
@@ -255,10 +250,10 @@ mod tests {
             let diff = if a > b { a - b } else { b - a };
             diff < Duration::from_millis(5)
         };
-        assert!(close(d.fresh_until, e.fresh_until));
-        assert!(close(d.stale_until, e.stale_until));
-        assert_eq!(d.refresh_at.is_some(), e.refresh_at.is_some());
-        if let (Some(a), Some(b)) = (d.refresh_at, e.refresh_at) {
+        assert!(close(d.fresh_until(), e.fresh_until()));
+        assert!(close(d.stale_until(), e.stale_until()));
+        assert_eq!(d.refresh_at().is_some(), e.refresh_at().is_some());
+        if let (Some(a), Some(b)) = (d.refresh_at(), e.refresh_at()) {
             assert!(close(a, b));
         }
         for r in Rendition::ALL {

@@ -33,6 +33,14 @@ pub struct SimArgs {
     /// `gamma`), seeded like beta, so load tests can drive more tenants.
     #[arg(long = "extra-account")]
     pub extra_accounts: Vec<String>,
+    /// Renditions seeded files (from the fifth on) have `skipped` instead of `ready`
+    /// (comma-separated: download, preview, thumbnail, hls): smaller hydrated bodies.
+    #[arg(long, value_delimiter = ',', value_parser = ["download", "preview", "thumbnail", "hls"])]
+    pub seed_skipped: Vec<String>,
+    /// Length in bytes of the `description` seeded files (from the fifth on) carry
+    /// (default: none, null): with `--seed-skipped` it sets the hydrated body's size.
+    #[arg(long, default_value_t = 0)]
+    pub seed_description_bytes: usize,
 }
 
 impl SimArgs {
@@ -43,6 +51,8 @@ impl SimArgs {
             hydrate_quota_per_hour: self.hydrate_quota,
             webhook_secret: self.webhook_secret.clone(),
             cdn_cors_origins: self.cdn_cors_origins.clone(),
+            seed_skipped: self.seed_skipped.clone(),
+            seed_description_bytes: self.seed_description_bytes,
             ..SimConfig::default()
         };
         let seed = cfg.accounts.last().map_or(5, |a| a.seed_files);

@@ -26,6 +26,13 @@ pub struct SimConfig {
     /// configuration: `*` (the default) or exact origins (`http://127.0.0.1:3000`; `null`
     /// for requests whose origin a cross-origin redirect made opaque).
     pub cdn_cors_origins: Vec<String>,
+    /// Renditions (`download`, `preview`, `thumbnail`, `hls`) that seeded files from the
+    /// fifth on have `skipped`, so their hydrated bodies carry fewer signed URLs (default
+    /// none). `benches/memory.sh` uses it to measure entries with a smaller body.
+    pub seed_skipped: Vec<String>,
+    /// Length of the `description` seeded files from the fifth on carry (default 0: null).
+    /// With `seed_skipped`, it lets `benches/memory.sh` set the body size to the byte.
+    pub seed_description_bytes: usize,
 }
 
 impl Default for SimConfig {
@@ -48,6 +55,8 @@ impl Default for SimConfig {
             ],
             webhook_secret: None,
             cdn_cors_origins: vec!["*".into()],
+            seed_skipped: Vec::new(),
+            seed_description_bytes: 0,
         }
     }
 }
@@ -102,6 +111,8 @@ pub struct FileSpec {
     pub statuses: SourceStatuses,
     /// Whether `staticPublicPreviewSource` is enabled.
     pub public_preview: bool,
+    /// `description` (null when `None`).
+    pub description: Option<String>,
 }
 
 impl Default for FileSpec {
@@ -112,6 +123,7 @@ impl Default for FileSpec {
             duration_seconds: Some(12.5),
             statuses: SourceStatuses::default(),
             public_preview: false,
+            description: None,
         }
     }
 }

@@ -63,7 +63,7 @@ impl SimFile {
             owner,
             file_type: spec.file_type,
             display_name: spec.display_name,
-            description: None,
+            description: spec.description,
             duration_seconds: spec.duration_seconds,
             created_at,
             statuses: SourceStatuses {
@@ -104,8 +104,10 @@ impl SimFile {
     }
 }
 
-/// The deterministic seed spec for file number `n` (1-based) of an account.
-pub(super) fn seed_spec(n: usize) -> FileSpec {
+/// The deterministic seed spec for file number `n` (1-based) of an account; from the fifth
+/// file on, the renditions named in `skipped` are `skipped` and the description is
+/// `description_bytes` long (none when 0).
+pub(super) fn seed_spec(n: usize, skipped: &[String], description_bytes: usize) -> FileSpec {
     let title = TITLES.get(n % TITLES.len()).copied().unwrap_or("Clip");
     let mut spec = FileSpec {
         display_name: format!("{title} #{n}"),
@@ -123,6 +125,23 @@ pub(super) fn seed_spec(n: usize) -> FileSpec {
             spec.duration_seconds = None;
             spec.statuses.hls = "skipped".into();
             spec.public_preview = true;
+        }
+        5.. => {
+            let st = &mut spec.statuses;
+            for r in skipped {
+                let slot = match r.as_str() {
+                    "download" => &mut st.download,
+                    "preview" => &mut st.preview,
+                    "thumbnail" => &mut st.thumbnail,
+                    "hls" => &mut st.hls,
+                    _ => continue,
+                };
+                *slot = "skipped".into();
+            }
+            if description_bytes > 0 {
+                let words = "Seeded clip, described at length for sizing tests. ";
+                spec.description = Some(words.chars().cycle().take(description_bytes).collect());
+            }
         }
         _ => {}
     }

@@ -175,7 +175,11 @@ impl Shared {
         };
         for a in &cfg.accounts {
             for n in 1..=a.seed_files.min(MAX_FILES_PER_ACCOUNT) {
-                let _ = shared.create_file(&a.api_key, files::seed_spec(n), None);
+                let _ = shared.create_file(
+                    &a.api_key,
+                    files::seed_spec(n, &cfg.seed_skipped, cfg.seed_description_bytes),
+                    None,
+                );
             }
         }
         shared

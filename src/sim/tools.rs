@@ -148,6 +148,7 @@ pub(super) fn get_execution(shared: &Shared, key: &str, id: &str) -> ApiResult {
                     ..SourceStatuses::default()
                 },
                 public_preview: false,
+                description: None,
             };
             let tool = e.tool_type.clone();
             let account = shared.account(key).cloned();

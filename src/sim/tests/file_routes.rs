@@ -111,3 +111,33 @@ async fn get_has_no_urls_hydrate_has_fresh_ones() {
     );
     assert_eq!(s.h.create_file("vg_unknown", FileSpec::default()), "");
 }
+
+#[tokio::test]
+async fn seed_skipped_shrinks_seeded_bodies_from_the_fifth_file() {
+    let s = super::sim_with(crate::sim::SimConfig {
+        seed_skipped: vec!["preview".into(), "hls".into()],
+        seed_description_bytes: 40,
+        ..crate::sim::SimConfig::default()
+    })
+    .await;
+    let full = s.post("/v1/files/vg_file_alpha_0001/hydrate", None).await;
+    let lean = s.post("/v1/files/vg_file_alpha_0005/hydrate", None).await;
+    assert_eq!((full.status, lean.status), (200, 200));
+    let (f, l) = (full.json(), lean.json());
+    assert_eq!(f["previewSource"]["status"], "ready");
+    for r in ["preview", "hls"] {
+        assert_eq!(l[format!("{r}Source")]["status"], "skipped");
+        assert_eq!(l[format!("{r}Source")]["url"], "");
+    }
+    for r in ["download", "thumbnail"] {
+        assert_eq!(l[format!("{r}Source")]["status"], "ready");
+    }
+    assert_eq!(f["description"], serde_json::Value::Null);
+    assert_eq!(l["description"].as_str().map(str::len), Some(40));
+    assert!(
+        lean.body.len() + 400 < full.body.len(),
+        "{} vs {} bytes",
+        lean.body.len(),
+        full.body.len()
+    );
+}
