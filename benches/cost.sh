@@ -8,7 +8,8 @@
 #   COST_WRK=1 benches/cost.sh                        # also wrk req/s and CPU per request
 #
 # Knobs (defaults in brackets):
-#   HYDRANT_BINS ["hydrant=$HYDRANT_BIN"]  builds to measure, NAME=PATH, in one run
+#   HYDRANT_BINS ["hydrant=$HYDRANT_BIN"]  builds to measure, NAME=PATH, in one run (the first a
+#                    hydrant; a NAME starting with "bare" is run as another bare build)
 #   COST_ROUTES ["redirect hydrate json"]   routes: redirect hit, hydrate hit, GET /files/{id}
 #   COST_FILES [200] warm files   COST_SHORT [1000] / COST_LONG [6000] requests per run
 #   COST_WORKERS [1] worker threads for every server under callgrind (`--workers N` when the
@@ -171,7 +172,7 @@ cost_main() {
     for route in $COST_ROUTES; do
         for spec in "bare=$BARE_BIN" "${bins[@]}"; do
             name="${spec%%=*}" bin="${spec#*=}" kind=hydrant
-            [[ "$name" == bare && "$bin" == "$BARE_BIN" ]] && kind=bare
+            [[ "$name" == bare* ]] && kind=bare # "bare" itself, or another bare build to compare
             cg_run "$name" "$kind" "$bin" "$route" "$COST_SHORT"
             s=$CG_IR
             cg_run "$name" "$kind" "$bin" "$route" "$COST_LONG"

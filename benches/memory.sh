@@ -8,9 +8,9 @@
 #   MEM_ENTRIES [100000]  entries primed (the simulator seeds at most 100,000 files per account)
 #   LOAD_SECONDS [60]     length of the load run     SAMPLE_EVERY [5]  RSS sample period (s)
 #   MEM_SEED_SKIPPED [preview,hls,thumbnail]  renditions the seeded files have skipped and
-#   MEM_DESCRIPTION_BYTES [280]  the length of their description (the simulator's --seed-skipped
-#                         and --seed-description-bytes): together a 1,536-byte hydrated body
-#                         (± 3 B), the 1.5 KB StorageFile the target is set for. Both empty/0:
+#   MEM_DESCRIPTION_BYTES [241]  the length of their description (the simulator's --seed-skipped
+#                         and --seed-description-bytes): together a hydrated body of 1,500 B
+#                         (± 4 B), the 1.5 KB StorageFile the target is set for. Both empty/0:
 #                         the simulator's own 2.4 KB body with four signed URLs.
 #   SKIP_BUILD, SKIP_INSTALL, RESULTS_DIR, KEEP_WORKDIR, HYDRANT_BIN as in compare.sh
 #
@@ -51,7 +51,7 @@ prime() {
 }
 
 SEED_SKIPPED="${MEM_SEED_SKIPPED-preview,hls,thumbnail}"
-DESCRIPTION_BYTES="${MEM_DESCRIPTION_BYTES:-280}"
+DESCRIPTION_BYTES="${MEM_DESCRIPTION_BYTES:-241}"
 start_sim --seed-files 100000 --seed-description-bytes "$DESCRIPTION_BYTES" \
     ${SEED_SKIPPED:+--seed-skipped "$SEED_SKIPPED"}
 start_hydrant hydrant --cache-max-bytes 1GiB

@@ -14,6 +14,7 @@ use crate::hydration::hydrator::{self, Hydrator};
 use crate::hydration::loader::UpstreamLoader;
 use crate::hydration::policy::Policy;
 use crate::hydration::store::Store;
+use crate::json_view::Views;
 use crate::signing::Signer;
 use crate::telemetry::Metrics;
 use crate::upstream::limiter::Limiter;
@@ -38,6 +39,8 @@ pub struct App {
     pub(crate) webhooks: Option<Webhooks>,
     /// CORS on `/files/...`, when `--cors-origins` is set.
     pub(crate) cors: Option<Cors>,
+    /// Rendered JSON views of `GET /files/{id}`, per entry.
+    pub(crate) views: Views,
     draining: AtomicBool,
 }
 
@@ -108,6 +111,7 @@ impl App {
         Ok(Arc::new(App {
             webhooks,
             cors,
+            views: Views::default(),
             auth: Auth::new(&config),
             upstream,
             metrics,

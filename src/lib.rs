@@ -20,6 +20,7 @@
 //! | `cors` | CORS headers and preflights on `/files/...` for `--cors-origins` (never on `/v1/...`) |
 //! | `gateway` | streamed `/v1/...` pass-through with the resolved credentials |
 //! | `redirect` | `/files/{id}/redirect` and `GET /files/{id}` for frontends |
+//! | `json_view` | `GET /files/{id}`'s JSON rendered once per entry (a bounded moka cache of views) |
 //! | `respond` | rendering cache answers (`x-cache`, `age`, byte-for-byte bodies) |
 //! | [`webhooks`] | `/webhooks/videogen`: verify, dedupe, relay, prime or drop |
 //! | [`hydration`] | the cache: hydrator (single flight, refresh, stale, invalidation), the store and tier seams, the loader seam, entries, pure TTL policy, StorageFile view, priming |
@@ -63,6 +64,7 @@ pub(crate) mod gateway;
 pub(crate) mod header_arena;
 pub(crate) mod headers;
 pub mod hydration;
+pub(crate) mod json_view;
 pub(crate) mod redirect;
 pub(crate) mod respond;
 pub mod routes;

@@ -7,7 +7,6 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::{header, HeaderValue, Response, StatusCode};
 
 use crate::app::App;
@@ -23,6 +22,7 @@ use crate::hydration::hydrator::Answer;
 use crate::hydration::policy;
 use crate::hydration::policy::retry_after_secs;
 use crate::hydration::store::Key;
+use crate::json_view::Rendered;
 use crate::respond;
 use crate::telemetry::CacheStatus;
 
@@ -68,7 +68,7 @@ fn check_signature(app: &App, id: FileId, q: &FrontQuery<'_>) -> Result<(), Erro
 /// A frontend lookup's result: a file (with the parsed query), or a finished response (a
 /// remembered 404 answered with the upstream's stored body).
 enum Found<'q> {
-    File(FrontQuery<'q>, Arc<Entry>, CacheStatus),
+    File(FrontQuery<'q>, Arc<Entry>, CacheStatus, Key),
     Done(Response<Body>, CacheStatus),
 }
 
@@ -100,7 +100,7 @@ async fn lookup<'q>(
         Answer::Cached { entry, cache } if entry.status == StatusCode::NOT_FOUND => Ok(
             Found::Done(respond::entry_body(&entry, cache, clock::now()), cache),
         ),
-        Answer::Cached { entry, cache } => Ok(Found::File(q, entry, cache)),
+        Answer::Cached { entry, cache } => Ok(Found::File(q, entry, cache, key)),
         Answer::Upstream(r) => Err(Error::from_upstream_reply(&r)),
     }
 }
@@ -134,7 +134,7 @@ pub async fn redirect(
     query: Option<&str>,
 ) -> Result<(Response<Body>, CacheStatus), Error> {
     let (q, entry, cache) = match lookup(app, id, query).await? {
-        Found::File(q, entry, cache) => (q, entry, cache),
+        Found::File(q, entry, cache, _) => (q, entry, cache),
         Found::Done(resp, cache) => return Ok((resp, cache)),
     };
     let now = clock::now();
@@ -191,18 +191,19 @@ pub fn redirect_response(
     }
 }
 
-/// `GET|HEAD /files/{id}`: stable JSON for frontends.
+/// `GET|HEAD /files/{id}`: stable JSON for frontends. Rendered once per entry (see
+/// `json_view`); a signed request gets its own `exp` and `sig` after each
+/// rendition URL.
 pub async fn file_json(
     app: &Arc<App>,
     id: FileId,
     query: Option<&str>,
 ) -> Result<(Response<Body>, CacheStatus), Error> {
-    let (q, entry, cache) = match lookup(app, id, query).await? {
-        Found::File(q, entry, cache) => (q, entry, cache),
+    let (q, entry, cache, key) = match lookup(app, id, query).await? {
+        Found::File(q, entry, cache, key) => (q, entry, cache, key),
         Found::Done(resp, cache) => return Ok((resp, cache)),
     };
     let now = clock::now();
-    let base = format!("{}/files/{}/redirect?rendition=", app.config.public_url, id);
     let signed = match (&app.signer, &q.exp, &q.sig) {
         (Some(_), Some(exp), Some(sig)) => {
             let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
@@ -210,11 +211,32 @@ pub async fn file_json(
         }
         _ => String::new(),
     };
-    // Not the hot path: names and dimensions are read from the stored body on demand, so
-    // entries stay small. The body parsed once already when the entry was built.
+    let view = app
+        .views
+        .get_or_render(&key, &entry, || render_view(app, id, &entry))?;
+    let mut resp = Response::new(body::full(view.body(&signed)));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    let max_age = entry.fresh_left(now).as_secs().min(300);
+    h.insert(
+        header::CACHE_CONTROL,
+        header_arena::private_max_age(max_age),
+    );
+    respond::cache_headers(&mut resp, &entry, cache, now);
+    Ok((resp, cache))
+}
+
+/// The JSON view of `entry`, unsigned: the one place the stored body is parsed after the
+/// entry was built (names and dimensions are read from it, so entries stay small).
+fn render_view(app: &App, id: FileId, entry: &Arc<Entry>) -> Result<Rendered, Error> {
+    let base = format!("{}/files/{}/redirect?rendition=", app.config.public_url, id);
     let view = FileView::parse(&entry.body)
         .map_err(|_| Error::UpstreamInvalid("stored file is not a file object"))?;
     let mut renditions = serde_json::Map::new();
+    let mut urls = Vec::new();
     for r in Rendition::ALL {
         let e = entry.rendition(r);
         let src = view.source(r);
@@ -233,7 +255,9 @@ pub async fn file_json(
             o.insert("fileBytes".into(), b.into());
         }
         if e.status == SourceStatus::Ready && e.has_location() {
-            o.insert("url".into(), format!("{base}{}{signed}", r.as_str()).into());
+            let url = format!("{base}{}", r.as_str());
+            o.insert("url".into(), url.clone().into());
+            urls.push(url);
         }
         renditions.insert(r.as_str().into(), o.into());
     }
@@ -244,19 +268,7 @@ pub async fn file_json(
         "durationSeconds": view.duration_seconds,
         "renditions": renditions,
     });
-    let mut resp = Response::new(body::full(Bytes::from(json.to_string())));
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    let max_age = entry.fresh_left(now).as_secs().min(300);
-    h.insert(
-        header::CACHE_CONTROL,
-        header_arena::private_max_age(max_age),
-    );
-    respond::cache_headers(&mut resp, &entry, cache, now);
-    Ok((resp, cache))
+    Ok(Rendered::new(entry, json.to_string(), &urls))
 }
 
 #[cfg(test)]

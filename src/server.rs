@@ -25,7 +25,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::{self, BoxFuture, Either, Ready};
+use futures_util::future::{self, Either};
+use futures_util::FutureExt as _;
 use hyper::body::Incoming;
 use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -68,26 +69,30 @@ impl AccessLine {
 }
 
 /// The future [`answer`] returns: ready at once for a cache hit, boxed for the rest.
-pub type Answering<'a> = Either<Ready<hyper::Response<Body>>, BoxFuture<'a, hyper::Response<Body>>>;
-
 /// Answer one request: dispatch, then count and log it. The log line never includes the
 /// query string (signed URLs carry their signature there) nor any header value.
 ///
 /// A cache hit is answered inside this call (the router answers hits synchronously), so the
 /// future handed back to hyper is just the finished response: hyper moves the service's
 /// future into its slot on every request, and a hit should not pay for the size of the miss
-/// path's state machine.
-pub fn answer(app: &Arc<App>, req: Request<Incoming>) -> Answering<'_> {
+/// path's state machine. Only a miss takes its own handle on the `App` (an `Arc` clone is an
+/// atomic add and sub on one cache line every worker thread shares).
+pub fn answer(
+    app: &Arc<App>,
+    req: Request<Incoming>,
+) -> impl Future<Output = hyper::Response<Body>> + Send + 'static {
     let start = crate::clock::stopwatch();
     let line = AccessLine::of(&req);
     match routes::handle(app, req) {
         Either::Left(hit) => {
             Either::Left(future::ready(finish(app, start, &line, hit.into_inner())))
         }
-        Either::Right(rest) => Either::Right(Box::pin(async move {
-            let handled = rest.await;
-            finish(app, start, &line, handled)
-        })),
+        Either::Right(rest) => {
+            let app = app.clone();
+            Either::Right(
+                rest.map(move |handled: routes::Handled| finish(&app, start, &line, handled)),
+            )
+        }
     }
 }
 

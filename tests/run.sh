@@ -49,8 +49,9 @@ section() {
 guardrails() {
   section "cargo fmt --check"
   cargo fmt --all -- --check || return 1
-  section "cargo clippy --all-targets -- -D warnings"
-  cargo clippy --locked --all-targets -- -D warnings || return 1
+  section "cargo clippy --all-targets --all-features -- -D warnings"
+  # --all-features: also the feature-gated benchmark binary `bare`.
+  cargo clippy --locked --all-targets --all-features -- -D warnings || return 1
   section "cargo doc --no-deps (warnings denied)"
   RUSTDOCFLAGS=-Dwarnings cargo doc --locked --no-deps || return 1
 }

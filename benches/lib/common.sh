@@ -22,7 +22,7 @@ BENCH_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 ROOT="$(cd "$BENCH_DIR/.." && pwd)"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 HYDRANT_BIN="${HYDRANT_BIN:-$TARGET_DIR/release/hydrant}"
-BARE_BIN="${BARE_BIN:-$TARGET_DIR/release/examples/bare}"
+BARE_BIN="${BARE_BIN:-$TARGET_DIR/release/bare}"
 RESULTS_DIR="${RESULTS_DIR:-$TARGET_DIR/bench-results}"
 SIM_KEY="vg_sim_key_alpha"
 CLK_TCK="$(getconf CLK_TCK)"
@@ -248,8 +248,10 @@ build_release() {
     if [[ "${SKIP_BUILD:-0}" == 1 ]]; then
         log "SKIP_BUILD=1: using $HYDRANT_BIN and $BARE_BIN"
     else
-        log "cargo build --release --locked --bin hydrant --example bare"
-        (cd "$ROOT" && timeout 3600 cargo build --release --locked --bin hydrant --example bare >&2)
+        # Binaries only, no example or test in the same invocation: those would switch on the
+        # dev-dependencies' features (tokio test-util) for hydrant too (Cargo.toml, [[bin]] bare).
+        log "cargo build --release --locked --features bench-bare --bin hydrant --bin bare"
+        (cd "$ROOT" && timeout 3600 cargo build --release --locked --features bench-bare --bin hydrant --bin bare >&2)
     fi
     [[ -x "$HYDRANT_BIN" ]] || die "missing $HYDRANT_BIN"
 }

@@ -94,7 +94,9 @@ fn text_response(
 /// What [`handle`] gives back: a cache hit already answered (`Left`, ready), or the boxed
 /// future of everything else (`Right`). Awaiting it gives the [`Handled`] either way; the
 /// server takes a ready answer out with `into_inner` and builds no future for it.
-pub type Handling<'a> = Either<Ready<Handled>, BoxFuture<'a, Handled>>;
+/// The boxed future owns what it needs (its own handle on the `App`), so the server can hand
+/// it to hyper without keeping anything of its own alive for it.
+pub type Handling = Either<Ready<Handled>, BoxFuture<'static, Handled>>;
 
 /// Dispatch one request. Never fails: errors become JSON responses here.
 ///
@@ -102,7 +104,7 @@ pub type Handling<'a> = Either<Ready<Handled>, BoxFuture<'a, Handled>>;
 /// anything is awaited; everything else (misses, pass-through, webhooks, ...) goes through
 /// `handle_async`, boxed: its future is large, and would otherwise be built and moved on
 /// every request.
-pub fn handle<B>(app: &Arc<App>, req: Request<B>) -> Handling<'_>
+pub fn handle<B>(app: &Arc<App>, req: Request<B>) -> Handling
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<body::BoxError>,
@@ -117,30 +119,39 @@ where
     };
     // CORS decorates every answer on the frontend routes, errors included (a player must
     // be able to read a `503`'s `Retry-After`).
-    let cors = match &app.cors {
-        Some(cors) if cors::applies(req.uri().path()) => {
-            Some((cors, req.headers().get(header::ORIGIN).cloned()))
+    // `Some(origin)` when CORS applies to this path.
+    let cors_origin = match &app.cors {
+        Some(_) if cors::applies(req.uri().path()) => {
+            Some(req.headers().get(header::ORIGIN).cloned())
         }
         _ => None,
     };
     match handle_hit(app, &req) {
         Some(mut handled) => {
-            finish(&mut handled, cors, framing);
+            finish(&mut handled, app.cors.as_ref(), cors_origin, framing);
             Either::Left(future::ready(handled))
         }
-        None => Either::Right(Box::pin(async move {
-            let mut handled = handle_async(app, req.map(body::boxed), framing).await;
-            finish(&mut handled, cors, framing);
-            handled
-        })),
+        None => {
+            let app = app.clone();
+            Either::Right(Box::pin(async move {
+                let mut handled = handle_async(&app, req.map(body::boxed), framing).await;
+                finish(&mut handled, app.cors.as_ref(), cors_origin, framing);
+                handled
+            }))
+        }
     }
 }
 
 /// What every answer gets on its way out: CORS headers on the frontend routes, and
 /// `connection: close` after a request whose framing was suspect. In place: a hit's answer
 /// is not moved once more for a step that usually does nothing.
-fn finish(handled: &mut Handled, cors: Option<(&Cors, Option<HeaderValue>)>, framing: Framing) {
-    if let Some((cors, origin)) = cors {
+fn finish(
+    handled: &mut Handled,
+    cors: Option<&Cors>,
+    cors_origin: Option<Option<HeaderValue>>,
+    framing: Framing,
+) {
+    if let (Some(cors), Some(origin)) = (cors, cors_origin) {
         cors.decorate(origin.as_ref(), handled.response.headers_mut());
     }
     if framing.must_close() {

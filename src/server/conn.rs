@@ -10,6 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
@@ -20,6 +21,7 @@ use super::accept::Accepted;
 use super::head::{self, Activity};
 use super::tls::Tls;
 use crate::app::App;
+use crate::body::Body;
 
 /// What every connection of one listener shares.
 pub(crate) struct Shared {
@@ -56,6 +58,21 @@ pub(crate) fn spawn(shared: Arc<Shared>, watcher: Watcher, accepted: Accepted) {
     });
 }
 
+/// What becomes of each response on its way to hyper: on h2, its body holds the stream's
+/// guard (the idle deadline counts from the end of the last stream). A named function, so
+/// the closure's types are those of its signature (inferred ones trip rustc's `Send` check
+/// of the connection task).
+fn tracked(
+    stream: Option<head::StreamGuard>,
+) -> impl FnOnce(hyper::Response<Body>) -> Result<hyper::Response<Body>, Infallible> {
+    move |resp| {
+        Ok(match stream {
+            Some(guard) => resp.map(|body| head::track(body, guard)),
+            None => resp,
+        })
+    }
+}
+
 async fn serve<I>(
     shared: &Shared,
     watcher: Watcher,
@@ -68,16 +85,11 @@ async fn serve<I>(
     let activity = Activity::new(opened);
     let app = shared.app.clone();
     let seen = activity.clone();
+    // No clone of the `App` per request: `answer` borrows it, and its future owns what a
+    // miss needs.
     let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-        let app = app.clone();
         let stream = seen.request(req.version());
-        async move {
-            let resp = super::answer(&app, req).await;
-            Ok::<_, Infallible>(match stream {
-                Some(guard) => resp.map(|body| head::track(body, guard)),
-                None => resp,
-            })
-        }
+        super::answer(&app, req).map(tracked(stream))
     });
     let conn = shared.builder.serve_connection(TokioIo::new(io), svc);
     tokio::select! {
