@@ -126,6 +126,33 @@ def load(path):
         costs[fn] = costs.get(fn, 0) + int(m.group(1).replace(",", ""))
     return costs
 
+def source(fn):
+    # "file:function": the file the instructions come from (inlined code keeps its own file).
+    f = fn.split(":", 1)[0]
+    m = re.match(r"^([A-Za-z0-9_-]+)-\d+\.\d+[^/]*/", f)
+    if m:
+        return m.group(1)  # a registry crate, e.g. http-1.5.0/src/... -> http
+    if f.startswith(("src/", "benches/")):
+        return f  # hydrant's own (or bare's) file
+    if f.startswith("library/"):
+        return "Rust std/core/alloc"
+    if "mimalloc" in f:
+        return "mimalloc"
+    return "libc and other (" + f.rsplit("/", 1)[-1] + ")" if f.startswith(".") else "other"
+
+s, l = load(f"{base}-short-incl-no.txt"), load(f"{base}-long-incl-no.txt")
+by = {}
+for fn in set(s) | set(l):
+    src = source(fn)
+    src = "libc and other" if src.startswith("libc and other") else src
+    by[src] = by.get(src, 0) + (l.get(fn, 0) - s.get(fn, 0)) / extra
+print("\nself instructions per request by source (file of the code, inlined code included):\n")
+print("| Ir/req | source |\n|---:|---|")
+for src, v in sorted(by.items(), key=lambda kv: -kv[1]):
+    if abs(v) >= 5:
+        print(f"| {v:,.0f} | `{src}` |")
+print(f"| {sum(by.values()):,.0f} | **total** |")
+
 for mode, title in (("no", "self"), ("yes", "inclusive")):
     s, l = load(f"{base}-short-incl-{mode}.txt"), load(f"{base}-long-incl-{mode}.txt")
     diff = {fn: (l.get(fn, 0) - s.get(fn, 0)) / extra for fn in set(s) | set(l)}

@@ -349,5 +349,31 @@ async fn signed_links_are_required_and_rotate() {
         assert_eq!(r.status, 302, "{url}");
         assert_eq!(r.header("location"), file[key]["url"].as_str());
     }
+    // The view is rendered once per entry; each request still gets its own exp and sig, and
+    // none of another request's.
+    let sig1 = sign("k1", READY, exp + 60);
+    let again = s
+        .client
+        .get(
+            &s.url(&format!("/files/{READY}?exp={}&sig={sig1}", exp + 60)),
+            None,
+        )
+        .await;
+    assert_eq!(again.status, 200);
+    let text = String::from_utf8_lossy(&again.body).to_string();
+    assert!(!text.contains(&sig), "{text}");
+    assert_eq!(text.matches(&format!("&sig={sig1}")).count(), 4, "{text}");
+    let v2 = again.json();
+    for name in ["download", "preview", "thumbnail", "hls"] {
+        let url = v2["renditions"][name]["url"].as_str().unwrap();
+        assert_eq!(
+            url,
+            format!(
+                "{PUBLIC_URL}/files/{READY}/redirect?rendition={name}&exp={}&sig={sig1}",
+                exp + 60
+            )
+        );
+    }
+    assert_eq!(v2["displayName"], v["displayName"]);
     s.stop().await;
 }
