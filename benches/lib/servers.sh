@@ -12,11 +12,12 @@
 SIM_PORT="" SIM_PID="" HY_PORT="" HY_PID="" BARE_PORT="" BARE_PID=""
 NGINX_PORT="" NGINX_PID="" VARNISH_PORT="" VARNISH_PID=""
 
-# start_sim [extra sim flags...]: sets SIM_PORT, SIM_PID.
+# start_sim [extra sim flags...]: sets SIM_PORT, SIM_PID. SIM_BIN [$HYDRANT_BIN] runs it (a newer
+# build, when an older hydrant is measured against the simulator flags it lacks).
 start_sim() { retry3 start_sim_once "$@" || die "start_sim failed"; }
 start_sim_once() {
     SIM_PORT=$(free_port)
-    start_bg sim "$HYDRANT_BIN" sim --listen "127.0.0.1:$SIM_PORT" --hydrate-quota 1000000000 "$@"
+    start_bg sim "${SIM_BIN:-$HYDRANT_BIN}" sim --listen "127.0.0.1:$SIM_PORT" --hydrate-quota 1000000000 "$@"
     SIM_PID=$LAST_PID
     wait_port "$SIM_PORT" "$SIM_PID" 120 || { log "simulator did not start: $(tail -3 "$WORK/sim.log")"; stop_pid "$SIM_PID"; return 1; }
     log "simulator pid $SIM_PID on 127.0.0.1:$SIM_PORT"
