@@ -7,6 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use bytes::Bytes;
 use futures_util::future::{self, BoxFuture, Either, Ready};
 use http::{header, HeaderValue, Request, Response, StatusCode};
@@ -109,6 +111,16 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<body::BoxError>,
 {
+    handle_at(app, req, clock::now())
+}
+
+/// [`handle`] for a request that arrived at `now` (the server reads the clock once per
+/// request, for this and for the request's latency).
+pub fn handle_at<B>(app: &Arc<App>, req: Request<B>, now: Instant) -> Handling
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<body::BoxError>,
+{
     // Before any route, the hit path included: an ambiguous request is answered by no one.
     let framing = match framing::inspect(req.method(), req.uri(), req.headers()) {
         Ok(f) => f,
@@ -126,7 +138,7 @@ where
         }
         _ => None,
     };
-    match handle_hit(app, &req) {
+    match handle_hit(app, &req, now) {
         Some(mut handled) => {
             finish(&mut handled, app.cors.as_ref(), cors_origin, framing);
             Either::Left(future::ready(handled))
@@ -163,14 +175,14 @@ fn finish(
 }
 
 /// The synchronous hit path of [`handle`]: `None` when the request needs more.
-fn handle_hit<B>(app: &Arc<App>, req: &Request<B>) -> Option<Handled> {
+fn handle_hit<B>(app: &Arc<App>, req: &Request<B>, now: Instant) -> Option<Handled> {
     let route = classify(req.method(), req.uri().path());
     let class = route.class();
     if head_size(req) > MAX_HEAD_BYTES {
         return None;
     }
     let result = match route {
-        Route::Redirect(id) => redirect::redirect_hit(app, id, req.uri().query())
+        Route::Redirect(ref id) => redirect::redirect_hit(app, id, req.uri().query(), now)
             .transpose()?
             .map(|(response, cache)| Handled {
                 response,
@@ -185,7 +197,6 @@ fn handle_hit<B>(app: &Arc<App>, req: &Request<B>) -> Option<Handled> {
                 tenant: auth.tenant,
                 file: id,
             };
-            let now = clock::now();
             let entry = app.hydrator.hit(&key, &auth.header, now)?;
             Ok(Handled {
                 response: respond::entry_body(&entry, CacheStatus::Hit, now),
