@@ -618,7 +618,7 @@ mod tests {
     }
 
     /// Any TTL the config accepts builds an entry (an overflowing `Instant + Duration` used to
-    /// panic on the first hydrate); lives are capped at a century.
+    /// panic on the first hydrate); lives are capped at [`LONGEST`].
     #[test]
     fn huge_ttls_do_not_overflow() {
         let now = clock::now();
