@@ -22,6 +22,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+// The store's own hasher for its digest keys.
+use hydrant::hydration::DigestHash;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -29,25 +31,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// An entry's own allocation: `Entry` is at most 240 bytes (`hydration::entry` tests it).
 /// The array is never read: it is there for its size.
 struct Stand(#[allow(dead_code)] [u8; 240], Bytes);
-
-#[derive(Default)]
-struct LowBits(u64);
-
-impl std::hash::Hasher for LowBits {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u128(&mut self, v: u128) {
-        self.0 = v as u64;
-    }
-}
-
-type DigestHash = std::hash::BuildHasherDefault<LowBits>;
 
 struct KeepFor;
 

@@ -72,7 +72,7 @@ impl Digester {
 
 /// Hashes a [`Digest`] for the hash tables by taking its low bits: it is already uniform.
 #[derive(Default)]
-struct LowBits(u64);
+pub struct LowBits(u64);
 
 impl std::hash::Hasher for LowBits {
     fn finish(&self) -> u64 {
@@ -91,7 +91,7 @@ impl std::hash::Hasher for LowBits {
     }
 }
 
-type DigestHash = std::hash::BuildHasherDefault<LowBits>;
+pub type DigestHash = std::hash::BuildHasherDefault<LowBits>;
 
 /// The read side: digest → entry.
 type Index = papaya::HashMap<Digest, Arc<Entry>, DigestHash>;
