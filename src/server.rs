@@ -68,7 +68,6 @@ impl AccessLine {
     }
 }
 
-/// The future [`answer`] returns: ready at once for a cache hit, boxed for the rest.
 /// Answer one request: dispatch, then count and log it. The log line never includes the
 /// query string (signed URLs carry their signature there) nor any header value.
 ///

@@ -7,11 +7,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use bytes::Bytes;
 use futures_util::future::{self, BoxFuture, Either, Ready};
 use http::{header, HeaderValue, Request, Response, StatusCode};
+use tokio::time::Instant;
 
 use crate::app::App;
 use crate::auth::UpstreamAuth;

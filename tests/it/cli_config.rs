@@ -144,15 +144,45 @@ async fn bad_configuration_is_one_line_naming_the_option() {
     drop(busy);
 }
 
-/// Starts `hydrant serve` with `args`/`env`, checks it is healthy on `expect` and not on the
-/// other ports, then sends `sig` (`-TERM`, `-INT`) and checks exit status 0.
+/// Ports this test holds bound, so that nothing (another test's server, or a hydrant that
+/// picked the wrong source) can listen on them.
+struct Held(Vec<Option<std::net::TcpListener>>);
+
+impl Held {
+    /// Three free ports, held.
+    fn three() -> Held {
+        Held(
+            (0..3)
+                .map(|_| std::net::TcpListener::bind("127.0.0.1:0").ok())
+                .collect(),
+        )
+    }
+
+    fn port(&self, i: usize) -> u16 {
+        self.0[i]
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port())
+            .unwrap()
+    }
+}
+
+/// Starts `hydrant serve` with `args`/`env` and checks it is healthy on port `expect` of
+/// `held`, then sends `sig` (`-TERM`, `-INT`) and checks exit status 0.
+///
+/// The other ports stay held while it runs: had hydrant taken its address from the wrong
+/// source, its bind would fail and it would never be healthy on `expect`. (Probing the
+/// other ports instead, with them released, flaked: another test's server can be given the
+/// same ephemeral port and answer.)
 async fn serve_and_check(
     args: &[String],
     env: &[(&str, String)],
-    expect: u16,
-    others: &[u16],
+    held: &mut Held,
+    expect: usize,
     sig: &str,
 ) {
+    let port = held.port(expect);
+    held.0[expect] = None;
     let mut child = hydrant()
         .args(args)
         .envs(env.iter().map(|(k, v)| (k, v.as_str())))
@@ -161,24 +191,22 @@ async fn serve_and_check(
         .spawn()
         .map(KillOnDrop)
         .unwrap();
-    wait_healthy(&mut child, addr(expect)).await;
-    for p in others {
-        assert_eq!(
-            try_status(addr(*p), "/healthz").await,
-            None,
-            "port {p} unused"
-        );
-    }
+    wait_healthy(&mut child, addr(port)).await;
     let t = Instant::now();
     signal(&child, sig);
     let st = wait_exit(&mut child, Duration::from_secs(5)).await;
     assert_eq!(st.code(), Some(0), "clean exit after {sig}");
     assert!(t.elapsed() < Duration::from_secs(5));
+    // Held again for the next cases (std's listeners set SO_REUSEADDR, so the connections
+    // just closed do not stand in the way). Should another process have taken it meanwhile,
+    // that blocks hydrant from it just the same.
+    held.0[expect] = std::net::TcpListener::bind(addr(port)).ok();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flags_beat_env_beat_file() {
-    let (a, b, c) = (free_port(), free_port(), free_port());
+    let mut held = Held::three();
+    let (a, b, c) = (held.port(0), held.port(1), held.port(2));
     let file = temp_file(
         "precedence.toml",
         &format!("listen = \"127.0.0.1:{a}\"\nupstream = \"http://127.0.0.1:9\"\n"),
@@ -195,8 +223,8 @@ async fn flags_beat_env_beat_file() {
             format!("127.0.0.1:{c}"),
         ],
         &env_b,
-        c,
-        &[a, b],
+        &mut held,
+        2,
         "-TERM",
     )
     .await;
@@ -204,12 +232,19 @@ async fn flags_beat_env_beat_file() {
     serve_and_check(
         &["serve".into(), "--config".into(), cfg.clone()],
         &env_b,
-        b,
-        &[a, c],
+        &mut held,
+        1,
         "-TERM",
     )
     .await;
     // file only (named by HYDRANT_CONFIG), no subcommand means serve, and SIGINT also drains
-    serve_and_check(&[], &[("HYDRANT_CONFIG", cfg.clone())], a, &[b, c], "-INT").await;
+    serve_and_check(
+        &[],
+        &[("HYDRANT_CONFIG", cfg.clone())],
+        &mut held,
+        0,
+        "-INT",
+    )
+    .await;
     let _ = std::fs::remove_file(file);
 }
