@@ -138,13 +138,12 @@ def source(fn):
         return "Rust std/core/alloc"
     if "mimalloc" in f:
         return "mimalloc"
-    return "libc and other (" + f.rsplit("/", 1)[-1] + ")" if f.startswith(".") else "other"
+    return "libc and other" if f.startswith(".") else "other"
 
 s, l = load(f"{base}-short-incl-no.txt"), load(f"{base}-long-incl-no.txt")
 by = {}
 for fn in set(s) | set(l):
     src = source(fn)
-    src = "libc and other" if src.startswith("libc and other") else src
     by[src] = by.get(src, 0) + (l.get(fn, 0) - s.get(fn, 0)) / extra
 print("\nself instructions per request by source (file of the code, inlined code included):\n")
 print("| Ir/req | source |\n|---:|---|")
